@@ -1,0 +1,72 @@
+# release-guard: `make demo` and `make test` do all of their own set-up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PY312 := $(shell scripts/find-python312.sh)
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+export AWS_DEFAULT_REGION ?= us-east-1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help
+help:
+	@echo "make demo    run the release story in the emulated AWS account"
+	@echo "make test    ruff, mypy, pytest, cfn-lint, ASL validation"
+	@echo "make build   sam build (no container) and the 250 MB size check"
+
+$(VENV)/.stamp: requirements/runtime.txt requirements/dev.txt pyproject.toml
+	@test -n "$(PY312)" || { echo "python3.12 is required" >&2; exit 1; }
+	$(PY312) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(TOOLS)/.stamp: requirements/tools.txt
+	@test -n "$(PY312)" || { echo "python3.12 is required" >&2; exit 1; }
+	$(PY312) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r requirements/tools.txt
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.stamp
+
+.PHONY: lint
+lint: $(VENV)/.stamp
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: typecheck
+typecheck: $(VENV)/.stamp
+	$(VENV)/bin/mypy layers/release_guard/python/release_guard cli/release_guard_cli functions
+
+.PHONY: validate
+validate: $(VENV)/.stamp
+	$(VENV)/bin/cfn-lint template.yaml
+	$(PY) scripts/validate_asl.py statemachines/release.asl.json --template template.yaml
+
+.PHONY: pytest
+pytest: $(VENV)/.stamp
+	$(VENV)/bin/pytest
+
+.PHONY: test
+test: lint typecheck validate pytest
+
+.PHONY: demo
+demo: $(VENV)/.stamp
+	$(VENV)/bin/release-guard demo
+
+.PHONY: build
+build: $(TOOLS)/.stamp
+	PATH="$(dir $(PY312)):$$PATH" $(TOOLS)/bin/sam build --template-file template.yaml
+	$(PY312) scripts/check_package_size.py .aws-sam/build
+
+.PHONY: sam-validate
+sam-validate: $(TOOLS)/.stamp
+	$(TOOLS)/bin/sam validate --lint --template-file template.yaml
+
+.PHONY: clean
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam out .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,139 @@
+"""`make demo`: the release story in the emulated account, printed as a timeline.
+
+(a) a healthy candidate, approved in the model registry, is promoted through every
+    canary step; (b) a faulty candidate (more 5XX, slower), started from the CLI, is
+    rolled back at its first step. Real template, real ASL, real handlers.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from release_guard_cli import ops, timeline
+from release_guard_cli.emulator import fixture
+from release_guard_cli.emulator.account import FAULTY, HEALTHY, EmulatedAccount
+from release_guard_cli.emulator.traffic import TrafficGenerator, tabular_body
+
+ENDPOINT, GROUP = fixture.ENDPOINT, fixture.GROUP
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def follow(info: ops.StackInfo, release_id: str, arn: str, timeout: float) -> dict[str, Any]:
+    """Print ledger entries as they are written until the execution ends."""
+    seen: set[str] = set()
+    t0: datetime | None = None
+    ctx: dict[str, str] = {}
+    deadline = time.time() + timeout
+    while True:
+        desc = ops.execution(arn)
+        try:
+            meta = ops.summary(info, release_id)
+            ctx = {"candidate": meta.get("candidate", ""), "champion": meta.get("champion", "")}
+            t0 = t0 or datetime.fromisoformat(str(meta["started_at"]))
+        except SystemExit:
+            pass  # not locked yet
+        for item in ops.events(info, release_id) if ctx else []:
+            if item["sk"] in seen:
+                continue
+            seen.add(item["sk"])
+            for line in timeline.describe(item, t0, ctx):
+                say("  " + line)
+        if desc["status"] != "RUNNING":
+            return desc
+        if time.time() > deadline:
+            raise SystemExit(f"release {release_id} still running after {timeout} s")
+        time.sleep(0.4)
+
+
+def wait_for_execution(machine: str, after: set[str], timeout: float = 20) -> dict[str, Any]:
+    sfn = boto3.client("stepfunctions")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for e in sfn.list_executions(stateMachineArn=machine)["executions"]:
+            if e["executionArn"] not in after:
+                return dict(e)
+        time.sleep(0.2)
+    raise SystemExit("no release started from the registry event")
+
+
+def run(root: Path) -> int:
+    started = time.time()
+    say("release-guard demo: an emulated AWS account (moto), the real template.yaml,")
+    say("the real statemachines/release.asl.json and the real Lambda handlers.\n")
+    with EmulatedAccount(root) as account:
+        fx = fixture.standard(account, root, root / "policies" / "demo.json")
+        stack, info = fx.stack, fx.info
+        say(f"stack {stack.name}: {len(stack.resources)} resources created from template.yaml")
+        if stack.skipped:
+            say(f"  (moto does not create: {', '.join(stack.skipped)})")
+        policy = json.loads((root / "policies" / "demo.json").read_text())
+        say(f"policy {policy['version']}: steps {policy['canary']['steps']} %, "
+            f"min bake {policy['canary']['min_bake_seconds']} s, "
+            f"5XX ceiling {policy['canary']['guards']['max_5xx_rate']:.0%}, "
+            f"p95 ratio {policy['canary']['guards']['max_p95_latency_ratio']}x, "
+            f"min {policy['canary']['guards']['min_invocations']} invocations per step")
+        say(f"endpoint {ENDPOINT}: champion variant on ml.g5.2xlarge, data capture on\n")
+
+        traffic = TrafficGenerator(
+            ENDPOINT,
+            rate_per_s=80,
+            make_body=tabular_body(n_features=8),
+            client_factory=lambda: boto3.client("sagemaker-runtime"),
+            seed=random.randrange(1 << 30),
+        )
+        traffic.start()
+        ok = True
+        try:
+            # (a) healthy candidate, from the model registry's approval event.
+            say("== (a) healthy candidate v2: approved in the model registry")
+            pkg = account.register_package(GROUP, HEALTHY, approved=False)
+            before = {e["executionArn"] for e in boto3.client("stepfunctions")
+                      .list_executions(stateMachineArn=info.state_machine_arn)["executions"]}
+            boto3.client("sagemaker").update_model_package(
+                ModelPackageArn=pkg, ModelApprovalStatus="Approved"
+            )
+            execution = wait_for_execution(info.state_machine_arn, before)
+            say(f"  EventBridge -> StartRelease -> execution {execution['name']}")
+            desc = follow(info, execution["name"], execution["executionArn"], 120)
+            ok &= _report(desc, "SUCCEEDED", ENDPOINT)
+
+            # (b) faulty candidate, from the CLI.
+            say("\n== (b) faulty candidate v3 (12 % 5XX, 3x slower): `release-guard release start`")
+            bad = account.register_package(GROUP, FAULTY, approved=True)
+            result = ops.start(info, {"endpoint_name": ENDPOINT, "model_package_arn": bad,
+                                      "trigger": "cli", "requested_by": "demo"})
+            say(f"  {result['status']}: {result['reason']}")
+            desc = follow(info, result["release_id"], result["execution_arn"], 120)
+            ok &= _report(desc, "FAILED", ENDPOINT)
+        finally:
+            traffic.stop()
+        stats = traffic.stats()
+        say(f"\ntraffic: {stats.get('sent')} requests sent, per variant "
+            f"{stats.get('per_variant')}, errors {stats.get('errors')}")
+        say(f"demo finished in {time.time() - started:.0f} s: "
+            f"{'OK' if ok else 'UNEXPECTED OUTCOME'}")
+        say(f"handler logs: {account.gaps.log}")
+    return 0 if ok else 1
+
+
+def _report(desc: dict[str, Any], expected: str, endpoint: str) -> bool:
+    say(f"  execution {desc['status']}"
+        + (f" ({desc.get('error')}: {desc.get('cause')})" if desc.get("error") else ""))
+    for line in timeline.endpoint_lines(ops.endpoint_state(endpoint)):
+        say("  " + line)
+    return bool(desc["status"] == expected)
+
+
+if __name__ == "__main__":
+    sys.exit(run(Path.cwd()))

@@ -1,0 +1,121 @@
+"""The `release-guard` command."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+
+def _root() -> Path:
+    here = Path.cwd()
+    for p in (here, *here.parents):
+        if (p / "template.yaml").exists() and (p / "functions").is_dir():
+            return p
+    raise SystemExit("run release-guard from the project checkout (template.yaml not found)")
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from release_guard_cli import demo
+
+    return demo.run(_root())
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    from release_guard_cli import local
+
+    result = local.invoke(_root(), args.function, Path(args.event))
+    _print(result)
+    return 1 if result.get("FunctionError") else 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from release_guard_cli import ops, timeline
+
+    info = ops.stack_info(args.stack_name)
+    if args.action == "start":
+        request: dict[str, Any] = {
+            "endpoint_name": args.endpoint,
+            "model_package_arn": args.package,
+            "trigger": "cli",
+            "requested_by": getpass.getuser(),
+        }
+        if args.policy:
+            request["policy"] = json.loads(Path(args.policy).read_text())
+        if args.release_id:
+            request["release_id"] = args.release_id
+        result = ops.start(info, request)
+        _print(result)
+        if args.wait and result.get("execution_arn"):
+            desc = ops.wait(result["execution_arn"], args.timeout)
+            print(f"execution {desc['status']}")
+            return 0 if desc["status"] == "SUCCEEDED" else 1
+        return 0
+    if args.action == "status":
+        meta = ops.summary(info, args.release_id)
+        items = ops.events(info, args.release_id)
+        ctx = {"candidate": meta.get("candidate", ""), "champion": meta.get("champion", "")}
+        print(f"release {args.release_id}: {meta.get('status')} "
+              f"(endpoint {meta.get('endpoint_name')}, policy {meta.get('policy_version')})")
+        from datetime import datetime
+
+        t0 = datetime.fromisoformat(str(meta["started_at"])) if meta.get("started_at") else None
+        for item in items:
+            for line in timeline.describe(item, t0, ctx):
+                print("  " + line)
+        try:
+            for line in timeline.endpoint_lines(ops.endpoint_state(str(meta["endpoint_name"]))):
+                print("  " + line)
+        except boto3.client("sagemaker").exceptions.ClientError as err:
+            print(f"  endpoint not readable: {err}")
+        return 0
+    decision = "approve" if args.action == "approve" else "abort"
+    _print(ops.decide(info, args.release_id, decision, getpass.getuser(), args.note))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="release-guard", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="run the release story in the emulated account").set_defaults(
+        fn=cmd_demo
+    )
+    inv = sub.add_parser("invoke", help="run one handler against the emulated account")
+    inv.add_argument("function", help="logical id (StartReleaseFunction) or folder (start_release)")
+    inv.add_argument("--event", required=True, help="events/<function>/<case>.json")
+    inv.set_defaults(fn=cmd_invoke)
+    rel = sub.add_parser("release", help="start, inspect and answer releases (AWS or emulated)")
+    rel.add_argument("--stack-name", default="release-guard")
+    rsub = rel.add_subparsers(dest="action", required=True)
+    st = rsub.add_parser("start")
+    st.add_argument("--endpoint", required=True)
+    st.add_argument("--package", required=True, help="model package ARN")
+    st.add_argument("--policy", help="a release policy JSON file (default: the stack's)")
+    st.add_argument("--release-id")
+    st.add_argument("--wait", action="store_true")
+    st.add_argument("--timeout", type=float, default=7200)
+    for name in ("status", "approve", "abort"):
+        a = rsub.add_parser(name)
+        a.add_argument("release_id")
+        if name != "status":
+            a.add_argument("--note")
+    rel.set_defaults(fn=cmd_release)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

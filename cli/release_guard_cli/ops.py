@@ -1,0 +1,105 @@
+"""Release operations over plain boto3: the same code drives real AWS and the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from release_guard.aws import ledger
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    state_machine_arn: str
+    table: str
+    start_function: str
+    bucket: str | None = None
+    topic_arn: str | None = None
+
+
+def stack_info(stack_name: str) -> StackInfo:
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+        .get("Outputs", [])
+    }
+    try:
+        return StackInfo(
+            state_machine_arn=outputs["StateMachineArn"],
+            table=outputs["LedgerTableName"],
+            start_function=outputs["StartReleaseFunctionName"],
+            bucket=outputs.get("BucketName"),
+            topic_arn=outputs.get("TopicArn"),
+        )
+    except KeyError as err:
+        raise SystemExit(f"stack {stack_name} has no output {err}; is it release-guard?") from err
+
+
+def use_table(info: StackInfo) -> None:
+    os.environ["LEDGER_TABLE"] = info.table
+
+
+def start(info: StackInfo, request: dict[str, Any]) -> dict[str, Any]:
+    """Invoke the StartRelease function: validation errors come back synchronously."""
+    resp = boto3.client("lambda").invoke(
+        FunctionName=info.start_function, Payload=json.dumps(request).encode()
+    )
+    payload = json.loads(resp["Payload"].read() or b"{}")
+    if resp.get("FunctionError"):
+        raise SystemExit(
+            f"release refused: {payload.get('errorType')}: {payload.get('errorMessage')}"
+        )
+    return dict(payload)
+
+
+def summary(info: StackInfo, release_id: str) -> dict[str, Any]:
+    use_table(info)
+    items = ledger.release_items(release_id)
+    meta = next((i for i in items if i.get("sk") == "META"), None)
+    if meta is None:
+        raise SystemExit(f"no release {release_id} in the ledger {info.table}")
+    return meta
+
+
+def events(info: StackInfo, release_id: str) -> list[dict[str, Any]]:
+    use_table(info)
+    items = [i for i in ledger.release_items(release_id) if i.get("sk") != "META"]
+    return sorted(items, key=lambda i: (str(i.get("at", "")), str(i.get("sk"))))
+
+
+def execution(arn: str) -> dict[str, Any]:
+    return dict(boto3.client("stepfunctions").describe_execution(executionArn=arn))
+
+
+def endpoint_state(name: str) -> dict[str, Any]:
+    return dict(boto3.client("sagemaker").describe_endpoint(EndpointName=name))
+
+
+def decide(
+    info: StackInfo, release_id: str, decision: str, operator: str, note: str | None
+) -> dict[str, Any]:
+    meta = summary(info, release_id)
+    token = meta.get("task_token")
+    if meta.get("status") != "awaiting_operator" or not token:
+        raise SystemExit(
+            f"release {release_id} is {meta.get('status')}, not awaiting an operator decision"
+        )
+    body = {"decision": decision, "operator": operator, "note": note}
+    boto3.client("stepfunctions").send_task_success(taskToken=token, output=json.dumps(body))
+    ledger.update_summary(release_id, {"status": "running", "task_token": None,
+                                       "last_decision": body})
+    return body
+
+
+def wait(arn: str, timeout: float, poll: float = 0.5) -> dict[str, Any]:
+    deadline = time.time() + timeout
+    while True:
+        desc = execution(arn)
+        if desc["status"] != "RUNNING" or time.time() > deadline:
+            return desc
+        time.sleep(poll)

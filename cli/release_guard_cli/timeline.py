@@ -1,0 +1,79 @@
+"""A readable release timeline from ledger items and DescribeEndpoint."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+def _t(item: dict[str, Any], t0: datetime | None) -> str:
+    at = item.get("at")
+    if not at or t0 is None:
+        return "        "
+    return f"+{(datetime.fromisoformat(str(at)) - t0).total_seconds():6.1f}s"
+
+
+def _variant_line(label: str, m: dict[str, Any]) -> str:
+    n = m.get("invocations")
+    e5 = m.get("errors_5xx")
+    p95 = m.get("p95_latency_us")
+    rate = f"{e5 / n:6.2%}" if n and e5 is not None else "   n/a"
+    lat = f"{p95 / 1000:7.1f} ms" if p95 else "     n/a"
+    return f"{label:<12} invocations {n if n is not None else 'n/a':>6}  5XX {rate}  p95 {lat}"
+
+
+def describe(item: dict[str, Any], t0: datetime | None, ctx: dict[str, str]) -> list[str]:
+    kind = item.get("kind")
+    t = _t(item, t0)
+    cand, champ = ctx.get("candidate", "candidate"), ctx.get("champion", "champion")
+    if kind == "deploy":
+        v = item.get("variants", [])[-1] if item.get("variants") else {}
+        return [
+            f"{t}  deploy    {v.get('VariantName')} on {v.get('InstanceType')} "
+            f"x{v.get('InitialInstanceCount')} at weight 0, data capture "
+            f"{'on' if (item.get('data_capture') or {}).get('EnableCapture') else 'off'}; "
+            f"config {item.get('result', {}).get('endpoint_config_name')}"
+        ]
+    if kind == "shift":
+        w = item.get("weights", {})
+        split = " / ".join(f"{k} {v:g} %" for k, v in w.items())
+        return [f"{t}  step {item.get('step_index', 0) + 1}    traffic {split}"]
+    if kind in ("judge", "watch"):
+        v = item.get("verdict", {})
+        snap = item.get("snapshot", {})
+        lines = [
+            f"{t}  {'watch' if kind == 'watch' else 'judge'}     {v.get('action', '?'):<11} "
+            f"{v.get('reason', '')}",
+            f"           {_variant_line(cand, snap.get('candidate', {}))}",
+            f"           {_variant_line(champ, snap.get('champion', {}))}",
+        ]
+        for f in v.get("findings", []):
+            lines.append(f"           - {f.get('metric')}: {f.get('outcome')}: {f.get('reason')}")
+        return lines
+    if kind == "hold":
+        return [f"{t}  hold      waiting for an operator: {item.get('verdict', {}).get('reason')}"]
+    if kind == "promoted_to_100":
+        return [f"{t}  promote   {cand} takes 100 % (verified by DescribeEndpoint)"]
+    if kind == "champion_retired":
+        return [f"{t}  retire    {champ} removed; {cand} is the new champion (verified)"]
+    if kind == "rollback_started":
+        return [f"{t}  ROLLBACK  {item.get('reason')}"]
+    if kind == "rollback_verified":
+        return [
+            f"{t}  rollback  verified after {item.get('attempts')} reconcile step(s): "
+            f"only {champ} serves"
+        ]
+    if kind == "outcome":
+        return [f"{t}  outcome   {str(item.get('outcome')).upper()}: {item.get('reason') or ''}"]
+    return [f"{t}  {kind}"]
+
+
+def endpoint_lines(desc: dict[str, Any]) -> list[str]:
+    variants = ", ".join(
+        f"{v['VariantName']} weight {v.get('CurrentWeight', 0):g}"
+        for v in desc.get("ProductionVariants", [])
+    )
+    return [
+        f"DescribeEndpoint {desc['EndpointName']}: {desc['EndpointStatus']}, "
+        f"config {desc['EndpointConfigName']}, variants: {variants}"
+    ]

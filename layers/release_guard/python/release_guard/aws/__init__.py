@@ -1,0 +1,1 @@
+"""Adapters: the only code that calls boto3. Domain code never imports this package."""

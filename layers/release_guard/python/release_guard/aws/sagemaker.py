@@ -1,0 +1,122 @@
+"""SageMaker control plane: endpoints, endpoint configs, models, model packages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from release_guard.aws.clients import client, code, message, raise_transient
+from release_guard.events import EndpointView, VariantView
+
+
+def _not_found(err: ClientError) -> bool:
+    return code(err) == "ValidationException" and (
+        "Could not find" in message(err) or "does not exist" in message(err)
+    )
+
+
+def describe_endpoint(name: str) -> EndpointView | None:
+    try:
+        resp = client("sagemaker").describe_endpoint(EndpointName=name)
+    except ClientError as err:
+        if _not_found(err):
+            return None
+        raise_transient(err)
+        raise
+    return EndpointView(
+        name=resp["EndpointName"],
+        status=resp["EndpointStatus"],
+        config_name=resp["EndpointConfigName"],
+        failure_reason=resp.get("FailureReason"),
+        variants=[
+            VariantView(
+                name=v["VariantName"],
+                current_weight=v.get("CurrentWeight"),
+                desired_weight=v.get("DesiredWeight"),
+                current_instance_count=v.get("CurrentInstanceCount"),
+            )
+            for v in resp.get("ProductionVariants", [])
+        ],
+    )
+
+
+def describe_endpoint_config(name: str) -> dict[str, Any]:
+    try:
+        return dict(client("sagemaker").describe_endpoint_config(EndpointConfigName=name))
+    except ClientError as err:
+        raise_transient(err)
+        raise
+
+
+def describe_model_package(arn: str) -> dict[str, Any] | None:
+    try:
+        return dict(client("sagemaker").describe_model_package(ModelPackageName=arn))
+    except ClientError as err:
+        if _not_found(err):
+            return None
+        raise_transient(err)
+        raise
+
+
+def create_model_from_package(name: str, package_arn: str, role_arn: str) -> None:
+    """Idempotent: a model left by an earlier attempt of this release is reused."""
+    try:
+        client("sagemaker").create_model(
+            ModelName=name,
+            Containers=[{"ModelPackageName": package_arn}],
+            ExecutionRoleArn=role_arn,
+            Tags=[{"Key": "release-guard:package", "Value": package_arn[-256:]}],
+        )
+    except ClientError as err:
+        if "already exist" in message(err):
+            return
+        raise_transient(err)
+        raise
+
+
+def create_endpoint_config(
+    name: str, variants: list[dict[str, Any]], data_capture: dict[str, Any] | None
+) -> None:
+    kwargs: dict[str, Any] = {"EndpointConfigName": name, "ProductionVariants": variants}
+    if data_capture:
+        kwargs["DataCaptureConfig"] = data_capture
+    try:
+        client("sagemaker").create_endpoint_config(**kwargs)
+    except ClientError as err:
+        if "already exist" in message(err):
+            return
+        raise_transient(err)
+        raise
+
+
+def update_endpoint(endpoint: str, config_name: str) -> None:
+    try:
+        client("sagemaker").update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+    except ClientError as err:
+        raise_transient(err)
+        raise
+
+
+def update_weights(endpoint: str, weights: dict[str, float]) -> None:
+    try:
+        client("sagemaker").update_endpoint_weights_and_capacities(
+            EndpointName=endpoint,
+            DesiredWeightsAndCapacities=[
+                {"VariantName": name, "DesiredWeight": weight} for name, weight in weights.items()
+            ],
+        )
+    except ClientError as err:
+        raise_transient(err)
+        raise
+
+
+def record_on_package(arn: str, properties: dict[str, str]) -> None:
+    """Customer metadata on the model package: the registry shows what happened."""
+    try:
+        client("sagemaker").update_model_package(
+            ModelPackageArn=arn, CustomerMetadataProperties=properties
+        )
+    except ClientError as err:
+        raise_transient(err)
+        raise

@@ -1,0 +1,1 @@
+"""Canary domain logic: schedules, endpoint plans and the judge. No boto3, no clock."""

@@ -1,0 +1,164 @@
+"""Pure plans for endpoint changes: what to create, and the next reconcile action.
+
+Roll Back and Promote are reconcilers: each call reads DescribeEndpoint, takes the
+one next action that moves the endpoint toward the target, and reports verified
+only when the read-back matches. A crash or a duplicate call at any point simply
+resumes from what the endpoint shows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from release_guard.errors import InvalidReleaseRequest
+from release_guard.events import EndpointView, Variant
+
+SETTLING = {"Creating", "Updating", "SystemUpdating", "RollingBack"}
+BROKEN = {"Failed", "OutOfService", "Deleting", "UpdateRollbackFailed"}
+
+
+def short_hash(*parts: str, n: int = 8) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:n]
+
+
+def release_id_for(endpoint: str, package_arn: str, stamp: str) -> str:
+    """Deterministic: duplicate events for one approval map to one execution name."""
+    version = package_arn.rsplit("/", 1)[-1]
+    base = f"{endpoint[:40]}-v{version[:10]}"
+    return f"{base}-{short_hash(endpoint, package_arn, stamp, n=12)}"
+
+
+def candidate_variant_name(package_arn: str, version: int | None) -> str:
+    return f"v{version}" if version is not None else f"c-{short_hash(package_arn)}"
+
+
+def candidate_model_name(endpoint: str, variant: str, release_id: str) -> str:
+    return f"{endpoint[:40]}-{variant[:12]}-{short_hash(release_id)}"[:63].rstrip("-")
+
+
+def candidate_config_name(endpoint: str, release_id: str, purpose: str) -> str:
+    return f"{endpoint[:40]}-{purpose[:8]}-{short_hash(release_id, purpose, n=10)}"
+
+
+def pick_champion(view: EndpointView, candidate_name: str) -> str:
+    """The single variant taking traffic; anything else is refused before a change."""
+    if view.status != "InService":
+        raise InvalidReleaseRequest(
+            "endpoint_name", f"an endpoint InService (it is {view.status})", view.name
+        )
+    if view.variant(candidate_name) is not None:
+        raise InvalidReleaseRequest(
+            "candidate_variant",
+            "a variant name not already on the endpoint",
+            candidate_name,
+        )
+    serving = [v for v in view.variants if (v.current_weight or 0) > 0]
+    if len(view.variants) == 1:
+        return view.variants[0].name
+    if len(serving) != 1:
+        weights = {v.name: v.current_weight for v in view.variants}
+        raise InvalidReleaseRequest(
+            "endpoint_name",
+            "an endpoint whose traffic goes to exactly one variant (the champion)",
+            weights,
+        )
+    return serving[0].name
+
+
+def weights_for(percent: float, champion: str, candidate: str) -> dict[str, float]:
+    """SageMaker splits traffic by relative weight; percentages keep it readable."""
+    return {champion: round(100.0 - percent, 6), candidate: round(percent, 6)}
+
+
+def config_with_candidate(
+    config_variants: list[dict[str, Any]],
+    view: EndpointView,
+    candidate: Variant,
+) -> list[dict[str, Any]]:
+    """Current variants at their *current* weights (not the config's initial ones),
+    plus the candidate at weight 0 so it takes no traffic until the first step."""
+    variants = []
+    for cv in config_variants:
+        live = view.variant(cv["VariantName"])
+        weight = live.current_weight if live and live.current_weight is not None else None
+        entry = {k: v for k, v in cv.items() if k != "CurrentWeight"}
+        if weight is not None:
+            entry["InitialVariantWeight"] = weight
+        variants.append(entry)
+    variants.append(
+        {
+            "VariantName": candidate.name,
+            "ModelName": candidate.model_name,
+            "InstanceType": candidate.instance_type,
+            "InitialInstanceCount": candidate.instance_count,
+            "InitialVariantWeight": 0.0,
+        }
+    )
+    return variants
+
+
+def config_without(config_variants: list[dict[str, Any]], drop: str) -> list[dict[str, Any]]:
+    kept = [dict(v) for v in config_variants if v["VariantName"] != drop]
+    for v in kept:
+        v["InitialVariantWeight"] = 1.0
+    return kept
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: Literal["wait", "set_weights", "replace_config", "verified", "failed"]
+    detail: str
+    weights: dict[str, float] | None = None
+    drop_variant: str | None = None
+
+
+def _weights_match(view: EndpointView, target: dict[str, float]) -> bool:
+    for name, weight in target.items():
+        v = view.variant(name)
+        if v is None or v.current_weight is None or abs(v.current_weight - weight) > 1e-9:
+            return False
+    return True
+
+
+def next_rollback_step(view: EndpointView, champion: str, candidate: str) -> Step:
+    """Champion to 100 % first, then remove the candidate, then verify."""
+    if view.variant(champion) is None:
+        return Step("failed", f"champion variant {champion} is no longer on the endpoint")
+    if view.status in SETTLING:
+        return Step("wait", f"endpoint is {view.status}")
+    if view.status in BROKEN:
+        return Step("failed", f"endpoint is {view.status}: {view.failure_reason or 'no reason'}")
+    has_candidate = view.variant(candidate) is not None
+    if has_candidate:
+        target = {champion: 100.0, candidate: 0.0}
+        if not _weights_match(view, target):
+            return Step("set_weights", "all traffic back to the champion", weights=target)
+        return Step(
+            "replace_config", "candidate takes no traffic; removing it", drop_variant=candidate
+        )
+    others = [v.name for v in view.variants if v.name != champion]
+    if others:
+        return Step("failed", f"unexpected variants on the endpoint: {others}")
+    return Step("verified", f"only {champion} serves the endpoint")
+
+
+def next_promotion_step(
+    view: EndpointView, champion: str, candidate: str, remove_champion: bool
+) -> Step:
+    """Candidate to 100 %, then (after the watch) remove the champion, then verify."""
+    if view.status in SETTLING:
+        return Step("wait", f"endpoint is {view.status}")
+    if view.status in BROKEN:
+        return Step("failed", f"endpoint is {view.status}: {view.failure_reason or 'no reason'}")
+    if view.variant(candidate) is None:
+        return Step("failed", f"candidate variant {candidate} is not on the endpoint")
+    if view.variant(champion) is not None:
+        target = {champion: 0.0, candidate: 100.0}
+        if not _weights_match(view, target):
+            return Step("set_weights", "all traffic to the candidate", weights=target)
+        if not remove_champion:
+            return Step("verified", f"{candidate} takes 100 %; {champion} kept at 0 for the watch")
+        return Step("replace_config", "removing the former champion", drop_variant=champion)
+    return Step("verified", f"only {candidate} serves the endpoint")

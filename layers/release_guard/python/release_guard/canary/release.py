@@ -1,0 +1,617 @@
+"""The release, one function per workflow state.
+
+Each function takes the state's input, the ports it needs and the clock, and is
+safe to run twice: decisions are written once to the ledger and a redelivered
+call gets the first decision back; endpoint changes are computed from what
+DescribeEndpoint shows now, so a retry resumes rather than repeats.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from release_guard.canary import plan
+from release_guard.canary.judge import judge
+from release_guard.canary.ports import Endpoints, Ledger, Metrics, Workflow
+from release_guard.errors import (
+    EndpointBusy,
+    EndpointTimeout,
+    EndpointUpdateFailed,
+    InvalidReleaseRequest,
+    ReleaseLocked,
+)
+from release_guard.events import (
+    CanaryState,
+    DeployResult,
+    EndpointState,
+    EndpointView,
+    MetricsSnapshot,
+    ReconcileResult,
+    ReleaseContext,
+    StartRelease,
+    StepRef,
+    Variant,
+    VariantMetrics,
+    Verdict,
+)
+from release_guard.policy import DEFAULT_POLICY, ReleasePolicy, parse_policy
+
+INSTANCE_TYPE = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Stack-level defaults a request may override."""
+
+    instance_type: str
+    instance_count: int
+    policy_uri: str | None
+    role_arn: str | None
+    capture_uri: str | None
+
+
+def _iso(ts: datetime) -> str:
+    return ts.isoformat()
+
+
+# --- Prepare -------------------------------------------------------------------------
+
+
+def load_policy(
+    request: StartRelease, defaults: Defaults, read_json: Callable[[str], Any]
+) -> ReleasePolicy:
+    if request.policy is not None:
+        return parse_policy(request.policy, "policy")
+    uri = request.policy_uri or defaults.policy_uri
+    if not uri:
+        return DEFAULT_POLICY
+    field = "policy_uri" if request.policy_uri else "RELEASE_POLICY_URI"
+    try:
+        doc = read_json(uri)
+    except Exception as err:  # any read or parse failure is the caller's bad input
+        raise InvalidReleaseRequest(field, "a readable JSON policy in S3", f"{uri}: {err}") from err
+    return parse_policy(doc, "policy")
+
+
+def prepare(
+    request: StartRelease,
+    release_id: str,
+    endpoints: Endpoints,
+    defaults: Defaults,
+    read_json: Callable[[str], Any],
+    now: datetime,
+) -> ReleaseContext:
+    """Resolve and validate everything before anything changes on the endpoint."""
+    policy = load_policy(request, defaults, read_json)
+    view = endpoints.describe_endpoint(request.endpoint_name)
+    if view is None:
+        raise InvalidReleaseRequest(
+            "endpoint_name", "an existing SageMaker endpoint", request.endpoint_name
+        )
+    package = endpoints.describe_model_package(request.model_package_arn)
+    if package is None:
+        raise InvalidReleaseRequest(
+            "model_package_arn", "an existing model package", request.model_package_arn
+        )
+    if package.get("ModelApprovalStatus") != "Approved":
+        raise InvalidReleaseRequest(
+            "model_package_arn",
+            "an Approved model package",
+            f"{request.model_package_arn} is {package.get('ModelApprovalStatus')}",
+        )
+    version = package.get("ModelPackageVersion")
+    name = request.candidate_variant or plan.candidate_variant_name(
+        request.model_package_arn, version
+    )
+    champion_name = plan.pick_champion(view, name)
+    config = endpoints.describe_endpoint_config(view.config_name)
+    champ_cfg = next(v for v in config["ProductionVariants"] if v["VariantName"] == champion_name)
+    if not defaults.role_arn:
+        raise InvalidReleaseRequest(
+            "MODEL_EXECUTION_ROLE_ARN", "the role SageMaker models run with (stack parameter)"
+        )
+    instance_type = request.instance_type or defaults.instance_type
+    steps = len(policy.canary.steps)
+    # The lease outlives any honest run; a holder whose execution ended is replaced.
+    lease = (
+        policy.deployment.in_service_timeout_seconds
+        + steps * policy.canary.max_bake_seconds
+        + policy.operator_timeout_seconds
+        + policy.canary.post_promotion_watch_seconds
+        + policy.rollback_max_attempts * policy.rollback_poll_seconds
+        + 3600
+    )
+    return ReleaseContext(
+        release_id=release_id,
+        endpoint_name=view.name,
+        champion=Variant(
+            name=champion_name,
+            model_name=champ_cfg["ModelName"],
+            instance_type=champ_cfg.get("InstanceType", "serverless"),
+            instance_count=int(champ_cfg.get("InitialInstanceCount", 1)),
+        ),
+        candidate=Variant(
+            name=name,
+            model_name=plan.candidate_model_name(view.name, name, release_id),
+            instance_type=instance_type,
+            instance_count=request.instance_count or defaults.instance_count,
+        ),
+        model_package_arn=request.model_package_arn,
+        model_package_group=package.get("ModelPackageGroupName"),
+        model_package_version=version,
+        policy=policy,
+        trigger=request.trigger,
+        requested_by=request.requested_by,
+        started_at=now,
+        lock_seconds=lease,
+    )
+
+
+# --- Lock ----------------------------------------------------------------------------
+
+
+def acquire_lock(
+    ctx: ReleaseContext, execution_arn: str, ledger: Ledger, workflow: Workflow, now: datetime
+) -> dict[str, Any]:
+    epoch = int(now.timestamp())
+    args = (ctx.endpoint_name, ctx.release_id, execution_arn, epoch, ctx.lock_seconds)
+    if not ledger.acquire_lock(*args):
+        holder = ledger.lock_holder(ctx.endpoint_name) or {}
+        status = workflow.execution_status(holder.get("execution_arn", ""))
+        if status == "RUNNING" or not holder.get("owner"):
+            raise ReleaseLocked(
+                f"endpoint {ctx.endpoint_name} is being released by {holder.get('owner')} "
+                f"({holder.get('execution_arn')}); wait for it or abort it"
+            )
+        # Its execution ended without releasing the lock (e.g. it was stopped).
+        if not ledger.acquire_lock(*args, replace_owner=str(holder["owner"])):
+            raise ReleaseLocked(f"endpoint {ctx.endpoint_name} lock changed hands; try again")
+    ledger.put_summary(
+        ctx.release_id,
+        {
+            "release_id": ctx.release_id,
+            "endpoint_name": ctx.endpoint_name,
+            "execution_arn": execution_arn,
+            "model_package_arn": ctx.model_package_arn,
+            "champion": ctx.champion.name,
+            "candidate": ctx.candidate.name,
+            "policy_version": ctx.policy.version,
+            "policy": ctx.policy.model_dump(mode="json"),
+            "trigger": ctx.trigger,
+            "requested_by": ctx.requested_by,
+            "started_at": _iso(ctx.started_at),
+            "status": "running",
+        },
+    )
+    return {"locked": True, "owner": ctx.release_id}
+
+
+# --- Deploy --------------------------------------------------------------------------
+
+
+def capture_config(existing: dict[str, Any] | None, uri: str | None, sampling: int) -> dict | None:
+    """Keep the endpoint's own capture settings, switched on; else capture both ways."""
+    if existing:
+        cfg = {k: v for k, v in existing.items() if k != "CurrentSamplingPercentage"}
+        cfg["EnableCapture"] = True
+        return cfg
+    if not uri:
+        return None
+    return {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": sampling,
+        "DestinationS3Uri": uri,
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {
+            "CsvContentTypes": ["text/csv"],
+            "JsonContentTypes": ["application/json"],
+        },
+    }
+
+
+def deploy_candidate(
+    ctx: ReleaseContext, endpoints: Endpoints, ledger: Ledger, defaults: Defaults, now: datetime
+) -> DeployResult:
+    """Champion's variants at their live weights plus the candidate at weight 0.
+
+    The intent is recorded before UpdateEndpoint, so a redelivered or crashed call
+    finds the first attempt's previous config and deadline and only finishes it."""
+    config_name = plan.candidate_config_name(ctx.endpoint_name, ctx.release_id, "canary")
+    view = _describe(endpoints, ctx.endpoint_name)
+    if view.config_name != config_name:
+        if view.status != "InService":
+            raise EndpointBusy(f"endpoint {ctx.endpoint_name} is {view.status}")
+        if ctx.candidate.name in {v.name for v in view.variants}:
+            raise EndpointUpdateFailed(f"variant {ctx.candidate.name} is already on the endpoint")
+    current = endpoints.describe_endpoint_config(view.config_name)
+    variants = plan.config_with_candidate(current["ProductionVariants"], view, ctx.candidate)
+    capture = capture_config(
+        current.get("DataCaptureConfig"),
+        defaults.capture_uri,
+        ctx.policy.deployment.data_capture_sampling_percent,
+    )
+    intent = DeployResult(
+        endpoint_config_name=config_name,
+        previous_endpoint_config_name=view.config_name,
+        changed=True,
+        deadline=now + timedelta(seconds=ctx.policy.deployment.in_service_timeout_seconds),
+    )
+    first, item = ledger.record_once(
+        ctx.release_id,
+        "01#DEPLOY",
+        {
+            "kind": "deploy",
+            "at": _iso(now),
+            "result": intent.model_dump(mode="json"),
+            "variants": variants,
+            "data_capture": capture,
+            "policy_version": ctx.policy.version,
+        },
+    )
+    result = DeployResult.model_validate(item["result"])
+    if view.config_name == config_name:
+        return result.model_copy(update={"changed": False})
+    if not first:
+        # An earlier attempt recorded the intent; its variants are the ones to apply.
+        variants, capture = item["variants"], item.get("data_capture")
+    endpoints.create_model_from_package(
+        ctx.candidate.model_name, ctx.model_package_arn, defaults.role_arn or ""
+    )
+    endpoints.create_endpoint_config(config_name, variants, capture)
+    endpoints.update_endpoint(ctx.endpoint_name, config_name)
+    return result
+
+
+def _describe(endpoints: Endpoints, name: str) -> EndpointView:
+    view = endpoints.describe_endpoint(name)
+    if view is None:
+        raise EndpointUpdateFailed(f"endpoint {name} no longer exists")
+    return view
+
+
+def check_endpoint(
+    ctx: ReleaseContext, deploy: DeployResult, endpoints: Endpoints, now: datetime
+) -> EndpointState:
+    view = _describe(endpoints, ctx.endpoint_name)
+    wait = ctx.policy.deployment.poll_seconds
+    if view.status == "InService":
+        if view.config_name == deploy.endpoint_config_name and view.variant(ctx.candidate.name):
+            return EndpointState(status=view.status, ready=True, wait_seconds=wait)
+        if view.config_name == deploy.previous_endpoint_config_name:
+            raise EndpointUpdateFailed(
+                "SageMaker rolled the update back to the previous config: "
+                f"{view.failure_reason or 'no FailureReason given'}"
+            )
+    if view.status in plan.BROKEN:
+        raise EndpointUpdateFailed(
+            f"endpoint is {view.status}: {view.failure_reason or 'no FailureReason given'}"
+        )
+    if now >= deploy.deadline:
+        raise EndpointTimeout(
+            f"endpoint still {view.status} at the deadline {deploy.deadline.isoformat()}"
+        )
+    return EndpointState(
+        status=view.status, ready=False, wait_seconds=wait, failure_reason=view.failure_reason
+    )
+
+
+# --- Canary --------------------------------------------------------------------------
+
+
+def shift_traffic(
+    ctx: ReleaseContext, step: StepRef, endpoints: Endpoints, ledger: Ledger, now: datetime
+) -> dict[str, Any]:
+    canary = ctx.policy.canary
+    if step.index >= len(canary.steps):
+        raise InvalidReleaseRequest("step_index", f"< {len(canary.steps)}", step.index)
+    percent = canary.steps[step.index]
+    target = plan.weights_for(percent, ctx.champion.name, ctx.candidate.name)
+    view = _describe(endpoints, ctx.endpoint_name)
+    current = {v.name: v.current_weight for v in view.variants}
+    if any(current.get(n) != w for n, w in target.items()):
+        if view.status != "InService":
+            raise EndpointBusy(f"endpoint {ctx.endpoint_name} is {view.status}")
+        endpoints.update_weights(ctx.endpoint_name, target)
+    # The first record of a step fixes when its bake began: a redelivered shift
+    # neither restarts the bake nor counts as a second step.
+    _, item = ledger.record_once(
+        ctx.release_id,
+        f"02#STEP#{step.index:02d}#SHIFT",
+        {
+            "kind": "shift",
+            "at": _iso(now),
+            "step_index": step.index,
+            "percent": percent,
+            "weights": target,
+            "policy_version": ctx.policy.version,
+        },
+    )
+    state = CanaryState(
+        step_index=step.index,
+        percent=percent,
+        step_started_at=datetime.fromisoformat(item["at"]),
+        checks=0,
+        wait_seconds=max(1, min(canary.check_interval_seconds, canary.min_bake_seconds)),
+        champion_p95_us=step.champion_p95_us,
+    )
+    return {"state": state.model_dump(mode="json"), "verdict": None}
+
+
+def watch_verdict(verdict: Verdict) -> Verdict:
+    """After promotion only a conclusive failure matters: it rolls back; anything
+    else ends the watch (the candidate already passed every step)."""
+    if verdict.action == "rollback":
+        return verdict
+    return verdict.model_copy(
+        update={
+            "action": "promote",
+            "next_step_index": None,
+            "wait_seconds": 0,
+            "reason": f"no conclusive regression in the post-promotion watch ({verdict.reason})",
+        }
+    )
+
+
+def judge_canary(
+    ctx: ReleaseContext,
+    state: CanaryState,
+    metrics: Metrics,
+    ledger: Ledger,
+    now: datetime,
+    watch: bool = False,
+) -> tuple[CanaryState, Verdict, bool]:
+    """Returns the new state, the verdict and whether it was first decided now."""
+    canary = ctx.policy.canary
+    start = state.step_started_at
+    end = now - timedelta(seconds=canary.metric_delay_seconds)
+    empty = VariantMetrics(invocations=None, errors_4xx=None, errors_5xx=None, p95_latency_us=None)
+    if end > start:
+        cand = metrics.variant_metrics(
+            ctx.endpoint_name, ctx.candidate.name, start, end, canary.metric_period_seconds
+        )
+        champ = metrics.variant_metrics(
+            ctx.endpoint_name, ctx.champion.name, start, end, canary.metric_period_seconds
+        )
+    else:
+        cand, champ, end = empty, empty, start
+    snapshot = MetricsSnapshot(window_start=start, window_end=end, candidate=cand, champion=champ)
+    verdict = judge(
+        snapshot,
+        state,
+        canary,
+        ctx.policy.version,
+        now,
+        champion_reference_us=state.champion_p95_us,
+    )
+    if watch:
+        verdict = watch_verdict(verdict)
+    kind = "WATCH" if watch else "JUDGE"
+    written, item = ledger.record_once(
+        ctx.release_id,
+        f"02#STEP#{state.step_index:02d}#{kind}#{verdict.checks:04d}",
+        {
+            "kind": "watch" if watch else "judge",
+            "at": _iso(now),
+            "verdict": verdict.model_dump(mode="json"),
+            "snapshot": snapshot.model_dump(mode="json"),
+        },
+    )
+    if not written:
+        verdict = Verdict.model_validate(item["verdict"])
+    new_state = state.model_copy(
+        update={
+            "checks": verdict.checks,
+            "champion_p95_us": champ.p95_latency_us or state.champion_p95_us,
+        }
+    )
+    return new_state, verdict, written
+
+
+def request_approval(
+    ctx: ReleaseContext,
+    canary: dict[str, Any],
+    token: str,
+    ledger: Ledger,
+    workflow: Workflow,
+    now: datetime,
+) -> dict[str, Any]:
+    verdict = canary.get("verdict") or {}
+    key = f"03#HOLD#{verdict.get('step_index', 0):02d}#{verdict.get('checks', 0):04d}"
+    ledger.record_once(ctx.release_id, key, {"kind": "hold", "at": _iso(now), "verdict": verdict})
+    ledger.update_summary(
+        ctx.release_id,
+        {"status": "awaiting_operator", "task_token": token, "hold_reason": verdict.get("reason")},
+    )
+    workflow.notify(
+        f"release-guard: decision needed for {ctx.release_id}",
+        {
+            "release_id": ctx.release_id,
+            "endpoint": ctx.endpoint_name,
+            "reason": verdict.get("reason"),
+            "answer_with": f"release-guard release approve|abort {ctx.release_id}",
+        },
+    )
+    return {"requested": True}
+
+
+# --- Roll back and promote: verified reconcilers --------------------------------------
+
+
+def _apply(
+    step: plan.Step, ctx: ReleaseContext, view: EndpointView, endpoints: Endpoints, purpose: str
+) -> None:
+    if step.kind == "set_weights" and step.weights:
+        endpoints.update_weights(ctx.endpoint_name, step.weights)
+    elif step.kind == "replace_config" and step.drop_variant:
+        current = endpoints.describe_endpoint_config(view.config_name)
+        name = plan.candidate_config_name(ctx.endpoint_name, ctx.release_id, purpose)
+        endpoints.create_endpoint_config(
+            name,
+            plan.config_without(current["ProductionVariants"], step.drop_variant),
+            current.get("DataCaptureConfig"),
+        )
+        endpoints.update_endpoint(ctx.endpoint_name, name)
+
+
+def _reconcile(
+    ctx: ReleaseContext,
+    progress: ReconcileResult,
+    step_for: Callable[[EndpointView], plan.Step],
+    endpoints: Endpoints,
+    purpose: str,
+) -> tuple[ReconcileResult, EndpointView]:
+    attempts = progress.attempts + 1
+    view = _describe(endpoints, ctx.endpoint_name)
+    step = step_for(view)
+    detail = step.detail
+    if step.kind in ("set_weights", "replace_config"):
+        try:
+            _apply(step, ctx, view, endpoints, purpose)
+        except EndpointBusy as err:
+            detail = f"{detail}: endpoint busy ({err}); will retry"
+        view = _describe(endpoints, ctx.endpoint_name)
+    result = ReconcileResult(
+        verified=step.kind == "verified",
+        phase=step.kind,
+        detail=detail,
+        wait_seconds=ctx.policy.rollback_poll_seconds,
+        attempts=attempts,
+        weights={v.name: v.current_weight or 0.0 for v in view.variants},
+    )
+    return result, view
+
+
+def roll_back(
+    ctx: ReleaseContext,
+    progress: ReconcileResult,
+    reason: str,
+    endpoints: Endpoints,
+    ledger: Ledger,
+    workflow: Workflow,
+    now: datetime,
+) -> ReconcileResult:
+    ledger.record_once(
+        ctx.release_id,
+        "07#ROLLBACK#START",
+        {"kind": "rollback_started", "at": _iso(now), "reason": reason},
+    )
+    result, view = _reconcile(
+        ctx,
+        progress,
+        lambda v: plan.next_rollback_step(v, ctx.champion.name, ctx.candidate.name),
+        endpoints,
+        "rollback",
+    )
+    if result.verified:
+        ledger.record_once(
+            ctx.release_id,
+            "07#ROLLBACK#VERIFIED",
+            {
+                "kind": "rollback_verified",
+                "at": _iso(now),
+                "reason": reason,
+                "attempts": result.attempts,
+                "endpoint": view.model_dump(mode="json"),
+            },
+        )
+    return result
+
+
+def promote(
+    ctx: ReleaseContext,
+    progress: ReconcileResult,
+    retire_champion: bool,
+    endpoints: Endpoints,
+    ledger: Ledger,
+    now: datetime,
+) -> ReconcileResult:
+    result, view = _reconcile(
+        ctx,
+        progress,
+        lambda v: plan.next_promotion_step(
+            v, ctx.champion.name, ctx.candidate.name, retire_champion
+        ),
+        endpoints,
+        "promote",
+    )
+    if result.phase == "failed":
+        raise EndpointUpdateFailed(f"promotion cannot proceed: {result.detail}")
+    if result.verified:
+        key = "05#PROMOTE#RETIRED" if retire_champion else "04#PROMOTE#SHIFTED"
+        ledger.record_once(
+            ctx.release_id,
+            key,
+            {
+                "kind": "champion_retired" if retire_champion else "promoted_to_100",
+                "at": _iso(now),
+                "endpoint": view.model_dump(mode="json"),
+            },
+        )
+    return result
+
+
+# --- Finish ----------------------------------------------------------------------------
+
+
+def reason_of(state: dict[str, Any]) -> str:
+    """The sentence a person reads for why the release ended the way it did."""
+    error = state.get("error")
+    if isinstance(error, dict) and error.get("Error"):
+        cause = str(error.get("Cause", ""))
+        try:  # a Lambda error's Cause is its JSON error payload
+            cause = str(json.loads(cause).get("errorMessage", cause))
+        except (ValueError, AttributeError):
+            pass
+        return f"{error['Error']}: {cause}"[:1000]
+    approval = state.get("approval")
+    if isinstance(approval, dict) and approval.get("decision") == "abort":
+        return (
+            f"aborted by {approval.get('operator') or 'an operator'}: {approval.get('note') or ''}"
+        )
+    verdict = (state.get("canary") or {}).get("verdict")
+    if isinstance(verdict, dict):
+        return str(verdict.get("reason", ""))
+    return ""
+
+
+def finish(
+    ctx: ReleaseContext,
+    outcome: str,
+    reason: str,
+    endpoints: Endpoints,
+    ledger: Ledger,
+    workflow: Workflow,
+    now: datetime,
+) -> dict[str, Any]:
+    released = ledger.release_lock(ctx.endpoint_name, ctx.release_id)
+    ledger.record_once(
+        ctx.release_id,
+        "09#OUTCOME",
+        {"kind": "outcome", "at": _iso(now), "outcome": outcome, "reason": reason},
+    )
+    ledger.update_summary(
+        ctx.release_id,
+        {"status": outcome, "finished_at": _iso(now), "reason": reason, "task_token": None},
+    )
+    endpoints.record_on_package(
+        ctx.model_package_arn,
+        {
+            "release-guard:release": ctx.release_id,
+            "release-guard:outcome": outcome,
+            "release-guard:reason": reason[:256] or outcome,
+        },
+    )
+    workflow.notify(
+        f"release-guard: {ctx.release_id} {outcome}",
+        {
+            "release_id": ctx.release_id,
+            "endpoint": ctx.endpoint_name,
+            "outcome": outcome,
+            "reason": reason,
+        },
+    )
+    return {"outcome": outcome, "lock_released": released}
