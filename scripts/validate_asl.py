@@ -280,7 +280,7 @@ def check_structure(asl: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _error_lists(asl: dict[str, Any]) -> Iterator[tuple[str, str, int, int, list[Any]]]:
+def error_lists(asl: dict[str, Any]) -> Iterator[tuple[str, str, int, int, list[Any]]]:
     """(state, Retry|Catch, index, count, ErrorEquals) for every retrier and catcher."""
     for _, machine in _machines(asl):
         for name, state in (machine.get("States") or {}).items():
@@ -293,7 +293,7 @@ def _error_lists(asl: dict[str, Any]) -> Iterator[tuple[str, str, int, int, list
 
 def check_errors(asl: dict[str, Any], known: set[str]) -> list[str]:
     problems = []
-    for state, kind, i, count, names in _error_lists(asl):
+    for state, kind, i, count, names in error_lists(asl):
         where = f"state {state!r} {kind}[{i}]"
         if not names:
             problems.append(f"{where}: empty ErrorEquals")
@@ -332,7 +332,7 @@ def validate(
     counts = {
         "states": sum(len(m.get("States") or {}) for _, m in _machines(asl)),
         "placeholders": len(placeholders(text)),
-        "error_names": len({e for *_, names in _error_lists(asl) for e in names}),
+        "error_names": len({e for *_, names in error_lists(asl) for e in names}),
     }
     return problems, counts
 

@@ -78,11 +78,13 @@ def run(root: Path) -> int:
         if stack.skipped:
             say(f"  (moto does not create: {', '.join(stack.skipped)})")
         policy = json.loads((root / "policies" / "demo.json").read_text())
-        say(f"policy {policy['version']}: steps {policy['canary']['steps']} %, "
+        say(
+            f"policy {policy['version']}: steps {policy['canary']['steps']} %, "
             f"min bake {policy['canary']['min_bake_seconds']} s, "
             f"5XX ceiling {policy['canary']['guards']['max_5xx_rate']:.0%}, "
             f"p95 ratio {policy['canary']['guards']['max_p95_latency_ratio']}x, "
-            f"min {policy['canary']['guards']['min_invocations']} invocations per step")
+            f"min {policy['canary']['guards']['min_invocations']} invocations per step"
+        )
         say(f"endpoint {ENDPOINT}: champion variant on ml.g5.2xlarge, data capture on\n")
 
         traffic = TrafficGenerator(
@@ -98,8 +100,12 @@ def run(root: Path) -> int:
             # (a) healthy candidate, from the model registry's approval event.
             say("== (a) healthy candidate v2: approved in the model registry")
             pkg = account.register_package(GROUP, HEALTHY, approved=False)
-            before = {e["executionArn"] for e in boto3.client("stepfunctions")
-                      .list_executions(stateMachineArn=info.state_machine_arn)["executions"]}
+            before = {
+                e["executionArn"]
+                for e in boto3.client("stepfunctions").list_executions(
+                    stateMachineArn=info.state_machine_arn
+                )["executions"]
+            }
             boto3.client("sagemaker").update_model_package(
                 ModelPackageArn=pkg, ModelApprovalStatus="Approved"
             )
@@ -111,25 +117,38 @@ def run(root: Path) -> int:
             # (b) faulty candidate, from the CLI.
             say("\n== (b) faulty candidate v3 (12 % 5XX, 3x slower): `release-guard release start`")
             bad = account.register_package(GROUP, FAULTY, approved=True)
-            result = ops.start(info, {"endpoint_name": ENDPOINT, "model_package_arn": bad,
-                                      "trigger": "cli", "requested_by": "demo"})
+            result = ops.start(
+                info,
+                {
+                    "endpoint_name": ENDPOINT,
+                    "model_package_arn": bad,
+                    "trigger": "cli",
+                    "requested_by": "demo",
+                },
+            )
             say(f"  {result['status']}: {result['reason']}")
             desc = follow(info, result["release_id"], result["execution_arn"], 120)
             ok &= _report(desc, "FAILED", ENDPOINT)
         finally:
             traffic.stop()
         stats = traffic.stats()
-        say(f"\ntraffic: {stats.get('sent')} requests sent, per variant "
-            f"{stats.get('per_variant')}, errors {stats.get('errors')}")
-        say(f"demo finished in {time.time() - started:.0f} s: "
-            f"{'OK' if ok else 'UNEXPECTED OUTCOME'}")
+        say(
+            f"\ntraffic: {stats.sent} requests in {stats.elapsed_s:.0f} s, answered per variant "
+            f"{stats.by_variant}, errors {stats.errors}"
+        )
+        say(
+            f"demo finished in {time.time() - started:.0f} s: "
+            f"{'OK' if ok else 'UNEXPECTED OUTCOME'}"
+        )
         say(f"handler logs: {account.gaps.log}")
     return 0 if ok else 1
 
 
 def _report(desc: dict[str, Any], expected: str, endpoint: str) -> bool:
-    say(f"  execution {desc['status']}"
-        + (f" ({desc.get('error')}: {desc.get('cause')})" if desc.get("error") else ""))
+    say(
+        f"  execution {desc['status']}"
+        + (f" ({desc.get('error')}: {desc.get('cause')})" if desc.get("error") else "")
+    )
     for line in timeline.endpoint_lines(ops.endpoint_state(endpoint)):
         say("  " + line)
     return bool(desc["status"] == expected)

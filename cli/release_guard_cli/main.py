@@ -64,8 +64,10 @@ def cmd_release(args: argparse.Namespace) -> int:
         meta = ops.summary(info, args.release_id)
         items = ops.events(info, args.release_id)
         ctx = {"candidate": meta.get("candidate", ""), "champion": meta.get("champion", "")}
-        print(f"release {args.release_id}: {meta.get('status')} "
-              f"(endpoint {meta.get('endpoint_name')}, policy {meta.get('policy_version')})")
+        print(
+            f"release {args.release_id}: {meta.get('status')} "
+            f"(endpoint {meta.get('endpoint_name')}, policy {meta.get('policy_version')})"
+        )
         from datetime import datetime
 
         t0 = datetime.fromisoformat(str(meta["started_at"])) if meta.get("started_at") else None

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-
 from release_guard.aws import ledger
 
 
@@ -25,7 +24,8 @@ class StackInfo:
 def stack_info(stack_name: str) -> StackInfo:
     outputs = {
         o["OutputKey"]: o["OutputValue"]
-        for o in boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+        for o in boto3.client("cloudformation")
+        .describe_stacks(StackName=stack_name)["Stacks"][0]
         .get("Outputs", [])
     }
     try:
@@ -91,8 +91,9 @@ def decide(
         )
     body = {"decision": decision, "operator": operator, "note": note}
     boto3.client("stepfunctions").send_task_success(taskToken=token, output=json.dumps(body))
-    ledger.update_summary(release_id, {"status": "running", "task_token": None,
-                                       "last_decision": body})
+    ledger.update_summary(
+        release_id, {"status": "running", "task_token": None, "last_decision": body}
+    )
     return body
 
 

@@ -46,7 +46,7 @@ def test_substitutions_are_function_arns(subs: dict[str, Any]) -> None:
 def test_every_error_equals_is_a_known_error(asl: dict[str, Any]) -> None:
     known = validate_asl.error_classes()
     assert {"TransientError", "EndpointBusy", "ReleaseLocked"} <= known
-    names = {n for *_, ns in validate_asl._error_lists(asl) for n in ns}
+    names = {n for *_, ns in validate_asl.error_lists(asl) for n in ns}
     unknown = {n for n in names if not n.startswith(("States.", "Lambda.")) and n not in known}
     assert unknown == set()
 

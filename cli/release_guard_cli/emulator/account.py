@@ -7,15 +7,16 @@ with EmulatedAccount(root) as account:
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 from moto import mock_aws
-
 from release_guard_cli.emulator import cloudwatch_percentiles, moto_gaps
 from release_guard_cli.emulator.dataplane import DataPlane
 from release_guard_cli.emulator.stack import Stack, deploy
@@ -57,6 +58,10 @@ class EmulatedAccount:
         )
         for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
             os.environ.pop(key, None)
+        # moto logs every Fail state and unsupported CFN type at WARNING; the emulator
+        # reports what matters (skipped resources, outcomes) itself.
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::")
         self.mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self.mock.start()
         self.dataplane = DataPlane(ACCOUNT_ID, REGION, self.out)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
-
 from release_guard_cli import ops
 from release_guard_cli.emulator.account import HEALTHY, EmulatedAccount
 from release_guard_cli.emulator.stack import Stack

@@ -266,7 +266,7 @@ def _update_weights(
     names = {v["VariantName"] for v in endpoint.production_variants}
     seen: set[str] = set()
     for d in desired_weights_and_capacities:
-        name = d.get("VariantName")
+        name = str(d.get("VariantName"))
         if name not in names:
             raise ValidationError(message=f'The variant name(s) "{name}" is/are not present')
         if name in seen:
@@ -524,7 +524,7 @@ class _StdoutRouter:
         if self.file is None:
             self.file = open(log, "a", buffering=1)  # noqa: SIM115 - lives with the process
             self.console = sys.stdout
-            sys.stdout = self  # type: ignore[assignment]
+            sys.stdout = self
 
     def _target(self) -> Any:
         return self.file if getattr(self.local, "on", False) and self.file else self.console
@@ -582,6 +582,10 @@ def _send_to_targets(self: Any, original_event: Any, transform_input: bool = Tru
                 if transform_input
                 else dict(original_event)
             )
+            if not isinstance(event.get("time"), str | None):
+                # AWS sends ISO 8601 ("2026-11-22T01:02:03Z"); moto leaves a number.
+                stamp = datetime.fromtimestamp(float(event["time"]), UTC)
+                event["time"] = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
             arn = target["Arn"]
             backend = get_backend(self.account_id, arn.split(":")[3])
             threading.Thread(
@@ -627,7 +631,7 @@ def install(g: Gaps) -> None:
     backend_cls.update_endpoint_weights_and_capacities = _update_weights  # type: ignore[method-assign]
     backend_cls.update_model_package = _update_model_package  # type: ignore[method-assign]
     sm_models.FakeEndpoint._process_production_variants = (  # type: ignore[method-assign]
-        lambda self, pvs: _variants(pvs)
+        lambda self, production_variants: _variants(production_variants)
     )
     sm_models.FakeEndpointConfig.validate_instance_type = _validate_instance_type  # type: ignore[method-assign]
 

@@ -6,12 +6,16 @@ Tracer would add aws-xray-sdk to every layer for little more than that.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+
+# A step that decides nothing emits no metric; that is expected, not worth a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger()
 metrics = Metrics()
