@@ -85,6 +85,12 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from release_guard_cli import serve
+
+    return serve.run(_root(), args.port, args.rate, args.seconds)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="release-guard", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -95,6 +101,13 @@ def parser() -> argparse.ArgumentParser:
     inv.add_argument("function", help="logical id (StartReleaseFunction) or folder (start_release)")
     inv.add_argument("--event", required=True, help="events/<function>/<case>.json")
     inv.set_defaults(fn=cmd_invoke)
+    emu = sub.add_parser("emulator", help="the emulated account as a local server")
+    esub = emu.add_subparsers(dest="action", required=True)
+    srv = esub.add_parser("serve", help="serve it on 127.0.0.1 for the CLI in other shells")
+    srv.add_argument("--port", type=int, default=5757)
+    srv.add_argument("--rate", type=float, default=40, help="traffic, requests per second")
+    srv.add_argument("--seconds", type=float, default=None, help="stop after (default: Ctrl-C)")
+    srv.set_defaults(fn=cmd_serve)
     rel = sub.add_parser("release", help="start, inspect and answer releases (AWS or emulated)")
     rel.add_argument("--stack-name", default="release-guard")
     rsub = rel.add_subparsers(dest="action", required=True)

@@ -85,7 +85,7 @@ def _expected(samples: np.ndarray, stats: list[str]) -> dict[str, float]:
 
 def test_percentiles_from_values_counts_and_single_values_match_numpy() -> None:
     rng = np.random.default_rng(3)
-    latencies = rng.lognormal(mean=9.5, sigma=0.6, size=1200)
+    latencies = rng.lognormal(mean=9.5, sigma=0.6, size=1050)
     # As the data plane publishes: several members a minute, Values with Counts.
     for i in range(0, 1000, 100):
         values, counts = np.unique(np.round(latencies[i : i + 100]), return_counts=True)
@@ -97,7 +97,7 @@ def test_percentiles_from_values_counts_and_single_values_match_numpy() -> None:
     got = _data([*STATS, "SampleCount", "Sum", "Minimum", "Maximum"])
     for stat, want in _expected(samples, STATS).items():
         assert got[stat] == [pytest.approx(want, rel=1e-12)], stat
-    assert got["SampleCount"] == [1200.0]
+    assert got["SampleCount"] == [1050.0]
     assert got["Sum"] == [pytest.approx(float(samples.sum()))]
     assert got["Minimum"] == [samples.min()]
     assert got["Maximum"] == [samples.max()]

@@ -37,11 +37,15 @@ class Endpoint:
 
 
 class EmulatedAccount:
-    def __init__(self, root: Path, out: Path | None = None) -> None:
+    def __init__(self, root: Path, out: Path | None = None, port: int | None = None) -> None:
+        """In-process by default; with ``port``, behind a local moto server so other
+        processes (the CLI in another shell) use it through AWS_ENDPOINT_URL."""
         self.root = root
         self.out = out or root / "out" / "emulator"
+        self.port = port
         self.stack: Stack | None = None
         self._saved_env: dict[str, str] = {}
+        self.server: Any = None
 
     def __enter__(self) -> EmulatedAccount:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -62,8 +66,20 @@ class EmulatedAccount:
         # reports what matters (skipped resources, outcomes) itself.
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", message="Tried to parse AWS::")
-        self.mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
-        self.mock.start()
+        if self.port is None:
+            self.mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+            self.mock.start()
+        else:
+            from moto.core.config import default_user_config
+            from moto.server import ThreadedMotoServer
+
+            default_user_config["stepfunctions"] = {"execute_state_machine": True}
+            # moto's Step Functions interpreter calls back to the server on MOTO_PORT.
+            os.environ["MOTO_PORT"] = str(self.port)
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
+            self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port)
+            self.server.start()
+            os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
         self.dataplane = DataPlane(ACCOUNT_ID, REGION, self.out)
         self.gaps = moto_gaps.Gaps(ACCOUNT_ID, REGION, self.dataplane, self.out / "lambda.log")
         moto_gaps.install(self.gaps)
@@ -76,9 +92,16 @@ class EmulatedAccount:
         )["Role"]["Arn"]
         return self
 
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def __exit__(self, *exc: object) -> None:
         self.gaps.stop()
-        self.mock.stop()
+        if self.server is not None:
+            self.server.stop()
+        else:
+            self.mock.stop()
         os.environ.clear()
         os.environ.update(self._saved_env)
 

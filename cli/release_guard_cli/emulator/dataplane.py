@@ -255,6 +255,8 @@ class DataPlane:
         self.flush()
 
     def running(self, endpoint: str) -> list[str]:
+        """The endpoint's started variants whose model server is alive, sorted. A server
+        that died stays routable and answers 502, as a crashed container fails requests."""
         with self._lock:
             by_name = dict(self._variants.get(endpoint, {}))
         return sorted(name for name, v in by_name.items() if v.proc.poll() is None)

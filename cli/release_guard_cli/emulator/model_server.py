@@ -1,9 +1,11 @@
 """A tiny model server speaking the SageMaker container contract, for the emulated account.
 
-    python -m release_guard_cli.emulator.model_server --port N
+    python -m release_guard_cli.emulator.model_server --port N [--parent-pid P]
 
 ``GET /ping`` answers 200 once the server listens; ``POST /invocations`` runs inference.
-Standard library only, so a variant's process starts in well under a second.
+Standard library only, so a variant's process starts in well under a second. The server
+exits within half a second of its parent's death (``--parent-pid``, which the data plane
+always passes: a parent that dies before the child starts would otherwise go unnoticed).
 
 Behaviour comes from the SageMaker Model's ``Environment``, passed as process environment:
 

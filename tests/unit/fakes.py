@@ -1,0 +1,438 @@
+"""In-memory fakes of the release's ports (release_guard.canary.ports).
+
+They model the AWS behaviour the release relies on, not just what it calls:
+
+- FakeEndpoints: a SageMaker endpoint is InService or Updating; UpdateEndpoint and
+  UpdateEndpointWeightsAndCapacities put it into Updating, and DescribeEndpoint keeps
+  showing the *current* config and CurrentWeight (the change is pending, as in
+  PendingDeploymentSummary / DesiredWeight) until ``settle()`` applies it. Calls on an
+  endpoint that is not InService raise EndpointBusy, as the adapter maps SageMaker's
+  "in-progress" ValidationException. Names, models and weights are validated as
+  SageMaker would. Every call is recorded.
+- FakeLedger: record_once is a conditional put (first write wins; a duplicate gets
+  the stored item back, as DynamoDB returns it); the lock is the conditional write of
+  aws/ledger.py (free, expired, ours, or held by ``replace_owner``).
+- FakeMetrics / FakeWorkflow: canned answers, recorded calls.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from release_guard.errors import EndpointBusy
+from release_guard.events import EndpointView, VariantMetrics, VariantView
+
+NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+MUTATING = frozenset(
+    {
+        "create_model_from_package",
+        "create_endpoint_config",
+        "update_endpoint",
+        "update_weights",
+        "record_on_package",
+    }
+)
+
+
+class FakeValidationError(ValueError):
+    """What SageMaker's ValidationException would be for a call the real API rejects."""
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: dict[str, Any]
+
+
+def _check_name(kind: str, name: str) -> None:
+    if len(name) > 63 or not NAME.match(name):
+        raise FakeValidationError(f"{kind} name {name!r} is not a valid SageMaker name")
+
+
+@dataclass
+class _Endpoint:
+    name: str
+    config_name: str
+    weights: dict[str, float]  # CurrentWeight per variant, in config order
+    counts: dict[str, int]
+    status: str = "InService"
+    failure_reason: str | None = None
+    desired: dict[str, float] = field(default_factory=dict)
+    pending: tuple[str, Any] | None = None  # ("config", name) | ("weights", {variant: w})
+
+
+class FakeEndpoints:
+    def __init__(self) -> None:
+        self.endpoints: dict[str, _Endpoint] = {}
+        self.configs: dict[str, dict[str, Any]] = {}
+        self.models: dict[str, dict[str, Any]] = {}
+        self.packages: dict[str, dict[str, Any]] = {}
+        self.package_metadata: dict[str, dict[str, str]] = {}
+        self.calls: list[Call] = []
+
+    # --- set-up ---------------------------------------------------------------------
+
+    def add_package(
+        self,
+        arn: str,
+        status: str = "Approved",
+        version: int | None = 7,
+        group: str | None = "churn",
+    ) -> None:
+        package: dict[str, Any] = {"ModelPackageArn": arn, "ModelApprovalStatus": status}
+        if version is not None:
+            package["ModelPackageVersion"] = version
+        if group is not None:
+            package["ModelPackageGroupName"] = group
+        self.packages[arn] = package
+
+    def add_endpoint(
+        self,
+        name: str,
+        config_name: str,
+        variants: list[dict[str, Any]],
+        data_capture: dict[str, Any] | None = None,
+        live_weights: dict[str, float] | None = None,
+    ) -> None:
+        """An InService endpoint on a new config. ``live_weights`` are CurrentWeights
+        changed since the config was applied (UpdateEndpointWeightsAndCapacities)."""
+        for v in variants:
+            self.models.setdefault(v["ModelName"], {"ModelName": v["ModelName"]})
+        self._store_config(config_name, variants, data_capture)
+        endpoint = _Endpoint(name=name, config_name=config_name, weights={}, counts={})
+        self._apply_config(endpoint, config_name)
+        if live_weights:
+            endpoint.weights.update(live_weights)
+            endpoint.desired = dict(endpoint.weights)
+        self.endpoints[name] = endpoint
+
+    # --- the control plane the release drives -----------------------------------------
+
+    def describe_endpoint(self, name: str) -> EndpointView | None:
+        self.calls.append(Call("describe_endpoint", {"name": name}))
+        endpoint = self.endpoints.get(name)
+        return None if endpoint is None else self._view(endpoint)
+
+    def describe_endpoint_config(self, name: str) -> dict[str, Any]:
+        self.calls.append(Call("describe_endpoint_config", {"name": name}))
+        if name not in self.configs:
+            raise FakeValidationError(f"Could not find endpoint configuration {name!r}")
+        return copy.deepcopy(self.configs[name])
+
+    def describe_model_package(self, arn: str) -> dict[str, Any] | None:
+        self.calls.append(Call("describe_model_package", {"arn": arn}))
+        package = self.packages.get(arn)
+        return None if package is None else copy.deepcopy(package)
+
+    def create_model_from_package(self, name: str, package_arn: str, role_arn: str) -> None:
+        self.calls.append(
+            Call(
+                "create_model_from_package",
+                {"name": name, "package_arn": package_arn, "role_arn": role_arn},
+            )
+        )
+        _check_name("model", name)
+        if package_arn not in self.packages:
+            raise FakeValidationError(f"Could not find model package {package_arn!r}")
+        if not role_arn:
+            raise FakeValidationError("ExecutionRoleArn is required")
+        # The adapter treats "already exists" as success: the first model is kept.
+        self.models.setdefault(
+            name, {"ModelName": name, "ModelPackageName": package_arn, "Role": role_arn}
+        )
+
+    def create_endpoint_config(
+        self, name: str, variants: list[dict[str, Any]], data_capture: dict[str, Any] | None
+    ) -> None:
+        self.calls.append(
+            Call(
+                "create_endpoint_config",
+                {
+                    "name": name,
+                    "variants": copy.deepcopy(variants),
+                    "data_capture": copy.deepcopy(data_capture),
+                },
+            )
+        )
+        if name in self.configs:  # the adapter treats "already exists" as success
+            return
+        self._store_config(name, variants, data_capture)
+
+    def update_endpoint(self, endpoint: str, config_name: str) -> None:
+        self.calls.append(Call("update_endpoint", {"endpoint": endpoint, "config_name": config_name}))
+        ep = self._ready(endpoint)
+        if config_name not in self.configs:
+            raise FakeValidationError(f"Could not find endpoint configuration {config_name!r}")
+        ep.status = "Updating"
+        ep.pending = ("config", config_name)
+
+    def update_weights(self, endpoint: str, weights: dict[str, float]) -> None:
+        self.calls.append(Call("update_weights", {"endpoint": endpoint, "weights": dict(weights)}))
+        ep = self._ready(endpoint)
+        unknown = sorted(set(weights) - set(ep.weights))
+        if unknown:
+            raise FakeValidationError(f"The variant(s) {unknown} are not present on {endpoint}")
+        if any(w < 0 for w in weights.values()):
+            raise FakeValidationError(f"weights must be >= 0, got {weights}")
+        ep.status = "Updating"
+        ep.desired = {**ep.weights, **weights}
+        ep.pending = ("weights", dict(weights))
+
+    def record_on_package(self, arn: str, properties: dict[str, str]) -> None:
+        self.calls.append(Call("record_on_package", {"arn": arn, "properties": dict(properties)}))
+        if arn not in self.packages:
+            raise FakeValidationError(f"Could not find model package {arn!r}")
+        self.package_metadata.setdefault(arn, {}).update(properties)
+
+    # --- what SageMaker does in the background ----------------------------------------
+
+    def settle(self, name: str | None = None, fail_reason: str | None = None) -> EndpointView:
+        """Finish the pending update. With ``fail_reason`` SageMaker could not apply it:
+        the endpoint returns to InService on what it had before, with a FailureReason."""
+        ep = self._one(name)
+        if ep.pending is not None:
+            kind, change = ep.pending
+            if fail_reason is not None:
+                ep.failure_reason = fail_reason
+            elif kind == "config":
+                self._apply_config(ep, change)
+                ep.failure_reason = None
+            else:
+                ep.weights.update(change)
+                ep.failure_reason = None
+            ep.desired = dict(ep.weights)
+            ep.pending = None
+        ep.status = "InService"
+        return self._view(ep)
+
+    def fail(self, name: str | None = None, reason: str = "failed") -> None:
+        ep = self._one(name)
+        ep.status, ep.failure_reason, ep.pending = "Failed", reason, None
+
+    def set_status(self, name: str | None, status: str) -> None:
+        self._one(name).status = status
+
+    # --- what tests read --------------------------------------------------------------
+
+    def mutating_calls(self) -> list[Call]:
+        return [c for c in self.calls if c.name in MUTATING]
+
+    def calls_named(self, name: str) -> list[Call]:
+        return [c for c in self.calls if c.name == name]
+
+    def view(self, name: str | None = None) -> EndpointView:
+        return self._view(self._one(name))
+
+    def traffic(self, name: str | None = None) -> dict[str, float]:
+        """Share of requests per variant, as SageMaker splits by relative weight."""
+        weights = self._one(name).weights
+        total = sum(weights.values())
+        return {v: (w / total if total else 0.0) for v, w in weights.items()}
+
+    # --- internals --------------------------------------------------------------------
+
+    def _one(self, name: str | None) -> _Endpoint:
+        if name is None:
+            (only,) = self.endpoints.values()
+            return only
+        return self.endpoints[name]
+
+    def _ready(self, name: str) -> _Endpoint:
+        ep = self.endpoints.get(name)
+        if ep is None:
+            raise FakeValidationError(f"Could not find endpoint {name!r}")
+        if ep.status != "InService":
+            raise EndpointBusy(f"Cannot update in-progress endpoint {name} ({ep.status})")
+        return ep
+
+    def _store_config(
+        self, name: str, variants: list[dict[str, Any]], data_capture: dict[str, Any] | None
+    ) -> None:
+        _check_name("endpoint config", name)
+        if not variants:
+            raise FakeValidationError("ProductionVariants needs at least one variant")
+        names = [v["VariantName"] for v in variants]
+        if len(set(names)) != len(names):
+            raise FakeValidationError(f"duplicate variant names {names}")
+        for v in variants:
+            _check_name("variant", v["VariantName"])
+            if v["ModelName"] not in self.models:
+                raise FakeValidationError(f"Could not find model {v['ModelName']!r}")
+            if float(v.get("InitialVariantWeight", 1.0)) < 0:
+                raise FakeValidationError(f"negative InitialVariantWeight in {v}")
+        if data_capture is not None:
+            uri = str(data_capture.get("DestinationS3Uri", ""))
+            modes = {o.get("CaptureMode") for o in data_capture.get("CaptureOptions", [])}
+            sampling = data_capture.get("InitialSamplingPercentage")
+            if not uri.startswith("s3://") or not modes or not modes <= {"Input", "Output"}:
+                raise FakeValidationError(f"invalid DataCaptureConfig {data_capture}")
+            if not isinstance(sampling, int) or not 0 <= sampling <= 100:
+                raise FakeValidationError(f"invalid InitialSamplingPercentage {sampling!r}")
+        config: dict[str, Any] = {
+            "EndpointConfigName": name,
+            "ProductionVariants": copy.deepcopy(variants),
+        }
+        if data_capture is not None:
+            config["DataCaptureConfig"] = copy.deepcopy(data_capture)
+        self.configs[name] = config
+
+    def _apply_config(self, ep: _Endpoint, config_name: str) -> None:
+        variants = self.configs[config_name]["ProductionVariants"]
+        ep.config_name = config_name
+        ep.weights = {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0)) for v in variants}
+        ep.counts = {v["VariantName"]: int(v.get("InitialInstanceCount", 1)) for v in variants}
+        ep.desired = dict(ep.weights)
+
+    def _view(self, ep: _Endpoint) -> EndpointView:
+        return EndpointView(
+            name=ep.name,
+            status=ep.status,
+            config_name=ep.config_name,
+            failure_reason=ep.failure_reason,
+            variants=[
+                VariantView(
+                    name=v,
+                    current_weight=w,
+                    desired_weight=ep.desired.get(v, w),
+                    current_instance_count=ep.counts.get(v),
+                )
+                for v, w in ep.weights.items()
+            ],
+        )
+
+
+def _from_ddb(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_ddb(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_ddb(v) for v in value]
+    return value
+
+
+def stored(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as DynamoDB gives it back through aws/ledger.py (numbers via Decimal)."""
+    return _from_ddb(json.loads(json.dumps(item, default=str), parse_float=Decimal))
+
+
+class FakeLedger:
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], dict[str, Any]] = {}
+        self.summaries: dict[str, dict[str, Any]] = {}
+        self.locks: dict[str, dict[str, Any]] = {}
+        self.calls: list[Call] = []
+
+    def record_once(
+        self, release_id: str, key: str, item: dict[str, Any]
+    ) -> tuple[bool, dict[str, Any]]:
+        self.calls.append(Call("record_once", {"release_id": release_id, "key": key}))
+        if (release_id, key) in self.records:
+            return False, copy.deepcopy(self.records[(release_id, key)])
+        self.records[(release_id, key)] = stored(item)
+        return True, item
+
+    def put_summary(self, release_id: str, summary: dict[str, Any]) -> None:
+        self.calls.append(Call("put_summary", {"release_id": release_id}))
+        self.summaries[release_id] = stored(summary)
+
+    def update_summary(self, release_id: str, fields: dict[str, Any]) -> None:
+        # UpdateItem creates the item when it does not exist.
+        self.calls.append(Call("update_summary", {"release_id": release_id}))
+        self.summaries.setdefault(release_id, {}).update(stored(fields))
+
+    def acquire_lock(
+        self,
+        endpoint: str,
+        owner: str,
+        execution_arn: str,
+        now: int,
+        lease: int,
+        replace_owner: str | None = None,
+    ) -> bool:
+        self.calls.append(
+            Call("acquire_lock", {"endpoint": endpoint, "owner": owner, "replace": replace_owner})
+        )
+        held = self.locks.get(endpoint)
+        free = (
+            held is None
+            or held["expires_at"] < now
+            or held["owner"] == owner
+            or (replace_owner is not None and held["owner"] == replace_owner)
+        )
+        if not free:
+            return False
+        self.locks[endpoint] = {
+            "owner": owner,
+            "execution_arn": execution_arn,
+            "acquired_at": now,
+            "expires_at": now + lease,
+        }
+        return True
+
+    def lock_holder(self, endpoint: str) -> dict[str, Any] | None:
+        held = self.locks.get(endpoint)
+        if held is None:
+            return None
+        # The adapter returns DynamoDB's raw attribute values: numbers as strings.
+        return {"pk": f"LOCK#{endpoint}", "sk": "LOCK", **{k: str(v) for k, v in held.items()}}
+
+    def release_lock(self, endpoint: str, owner: str) -> bool:
+        self.calls.append(Call("release_lock", {"endpoint": endpoint, "owner": owner}))
+        held = self.locks.get(endpoint)
+        if held is None:
+            return True
+        if held["owner"] != owner:
+            return False
+        del self.locks[endpoint]
+        return True
+
+    def keys(self, release_id: str) -> list[str]:
+        return sorted(k for r, k in self.records if r == release_id)
+
+    def record(self, release_id: str, key: str) -> dict[str, Any]:
+        return self.records[(release_id, key)]
+
+
+NO_METRICS = VariantMetrics(invocations=None, errors_4xx=None, errors_5xx=None, p95_latency_us=None)
+
+
+class FakeMetrics:
+    def __init__(self, by_variant: dict[str, VariantMetrics] | None = None) -> None:
+        self.by_variant = dict(by_variant or {})
+        self.calls: list[Call] = []
+
+    def variant_metrics(
+        self, endpoint: str, variant: str, start: datetime, end: datetime, base_period: int
+    ) -> VariantMetrics:
+        self.calls.append(
+            Call(
+                "variant_metrics",
+                {
+                    "endpoint": endpoint,
+                    "variant": variant,
+                    "start": start,
+                    "end": end,
+                    "period": base_period,
+                },
+            )
+        )
+        return self.by_variant.get(variant, NO_METRICS)
+
+
+class FakeWorkflow:
+    def __init__(self, statuses: dict[str, str] | None = None) -> None:
+        self.statuses = dict(statuses or {})
+        self.notifications: list[tuple[str, dict[str, Any]]] = []
+
+    def execution_status(self, arn: str) -> str | None:
+        return self.statuses.get(arn)
+
+    def notify(self, subject: str, body: dict[str, Any]) -> None:
+        self.notifications.append((subject, copy.deepcopy(body)))
