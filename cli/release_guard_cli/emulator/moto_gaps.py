@@ -186,7 +186,10 @@ def _start_servers(endpoint: Any, production_variants: list[dict[str, Any]]) -> 
     g = gaps()
     for pv in production_variants:
         g.dataplane.start_variant(
-            endpoint.endpoint_name, pv["VariantName"], g.model_environment(pv["ModelName"])
+            endpoint.endpoint_name,
+            pv["VariantName"],
+            g.model_environment(pv["ModelName"]),
+            instances=int(pv.get("InitialInstanceCount") or 1),
         )
 
 
@@ -386,7 +389,9 @@ def _emit_package_event(package: Any) -> None:
 
 
 def _runtime_error(status: int, code: str, body: dict[str, Any]) -> tuple[int, dict, str]:
-    return status, {"x-amzn-ErrorType": code, "Content-Type": "application/json"}, json.dumps(body)
+    # moto takes the HTTP status from headers["status"], not from the tuple.
+    headers = {"x-amzn-ErrorType": code, "Content-Type": "application/json", "status": str(status)}
+    return status, headers, json.dumps(body)
 
 
 def _invoke_endpoint(self: Any) -> tuple[int, dict[str, str], bytes | str]:

@@ -1,0 +1,188 @@
+"""Anytime-valid sequential tests: evidence that stays valid however often one looks.
+
+Every test here is a likelihood ratio of binomial observations, mixed over a grid of
+alternatives with fixed prior weights. Under the null such a mixture is a nonnegative
+supermartingale with expectation at most 1, so by Ville's inequality the chance that it
+*ever* reaches 1/alpha (at any look, in any step) is at most alpha. Observations come
+in batches (one CloudWatch period each); a batch may have its own null probability,
+which is how a changing traffic split between candidate and champion is handled.
+
+Three uses, all reduced to "successes x out of trials X with null probability theta0":
+
+* candidate's share of errors, given the errors of both variants in a period
+  (rate ratio candidate/champion, conditioning on the total: exact for Poisson
+  counts, accurate for rare events);
+* candidate's errors out of its invocations (an absolute error-rate ceiling);
+* periods in which the candidate's statistic exceeds the allowed multiple of the
+  champion's (a sign test: under the null this happens at most half the time).
+
+Pure numpy; no scipy import on this path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+FloatArray = NDArray[np.float64]
+
+
+def _log_lr(x: FloatArray, trials: FloatArray, th0: FloatArray, th1: FloatArray) -> FloatArray:
+    """log LR of binomial batches, alternatives in rows: shape (grid, batches)."""
+    th0 = np.clip(th0, 1e-12, 1 - 1e-12)
+    th1 = np.clip(th1, 1e-12, 1 - 1e-12)
+    fails = trials - x
+    return x * (np.log(th1) - np.log(th0)) + fails * (np.log1p(-th1) - np.log1p(-th0))
+
+
+def _log_mix(log_lr_total: FloatArray, log_w: FloatArray) -> float:
+    a = log_lr_total + log_w
+    m = float(np.max(a))
+    return m + float(np.log(np.sum(np.exp(a - m))))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The running evidence of one test."""
+
+    log_e: float  # log of the mixture martingale; >= log(1/alpha) rejects the null
+    threshold: float  # log(1/alpha)
+
+    @property
+    def rejected(self) -> bool:
+        return self.log_e >= self.threshold
+
+    @property
+    def e_value(self) -> float:
+        return float(np.exp(min(self.log_e, 700.0)))
+
+
+def ratio_grid(r0: float, r_max: float = 50.0, points: int = 48) -> FloatArray:
+    """Alternatives above r0, log-spaced: the mixture spends its prior where
+    regressions live, from just above r0 to r_max times the champion."""
+    return np.exp(np.linspace(np.log(r0 * 1.02), np.log(max(r_max, r0 * 1.5)), points))
+
+
+def share(ratio: ArrayLike, n_cand: ArrayLike, n_champ: ArrayLike) -> FloatArray:
+    """Probability that an error comes from the candidate when its rate is ``ratio``
+    times the champion's and the variants served n_cand and n_champ requests."""
+    r = np.asarray(ratio, dtype=float)
+    nc = np.asarray(n_cand, dtype=float)
+    nh = np.asarray(n_champ, dtype=float)
+    return r * nc / (r * nc + nh)
+
+
+def rate_ratio_test(
+    x_cand: ArrayLike,
+    n_cand: ArrayLike,
+    x_champ: ArrayLike,
+    n_champ: ArrayLike,
+    r0: float,
+    alpha: float,
+) -> Evidence:
+    """H0: candidate rate <= r0 x champion rate, against a mixture of larger ratios.
+
+    Batches with no errors or no traffic on either side carry no information about
+    the ratio and contribute a factor of 1."""
+    xc = np.asarray(x_cand, dtype=float)
+    nc = np.asarray(n_cand, dtype=float)
+    xh = np.asarray(x_champ, dtype=float)
+    nh = np.asarray(n_champ, dtype=float)
+    keep = (nc > 0) & (nh > 0) & (xc + xh > 0)
+    threshold = float(np.log(1.0 / alpha))
+    if not np.any(keep):
+        return Evidence(0.0, threshold)
+    xc, nc, xh, nh = xc[keep], nc[keep], xh[keep], nh[keep]
+    grid = ratio_grid(r0)
+    th0 = share(r0, nc, nh)[None, :]
+    th1 = share(grid[:, None], nc[None, :], nh[None, :])
+    total = _log_lr(xc[None, :], (xc + xh)[None, :], th0, th1).sum(axis=1)
+    log_w = np.full(grid.size, -np.log(grid.size))
+    return Evidence(_log_mix(total, log_w), threshold)
+
+
+def proportion_test(x: ArrayLike, trials: ArrayLike, p0: float, alpha: float) -> Evidence:
+    """H0: success probability <= p0 (per batch), against a mixture of larger ones."""
+    xs = np.asarray(x, dtype=float)
+    ns = np.asarray(trials, dtype=float)
+    threshold = float(np.log(1.0 / alpha))
+    if ns.sum() <= 0:
+        return Evidence(0.0, threshold)
+    grid = np.linspace(p0 + (1 - p0) / 64, 1 - (1 - p0) / 64, 48)
+    th0 = np.full((1, xs.size), p0)
+    th1 = np.broadcast_to(grid[:, None], (grid.size, xs.size))
+    total = _log_lr(xs[None, :], ns[None, :], th0, th1).sum(axis=1)
+    log_w = np.full(grid.size, -np.log(grid.size))
+    return Evidence(_log_mix(total, log_w), threshold)
+
+
+def ratio_interval(
+    x_cand: ArrayLike,
+    n_cand: ArrayLike,
+    x_champ: ArrayLike,
+    n_champ: ArrayLike,
+    alpha: float,
+) -> tuple[float, float]:
+    """A confidence sequence for the rate ratio: every ratio r that a two-sided
+    mixture test of H0: ratio = r does not reject at alpha. Valid at every look.
+    Returns (lower, upper); (0, inf) when there is no information yet."""
+    xc = np.asarray(x_cand, dtype=float)
+    nc = np.asarray(n_cand, dtype=float)
+    xh = np.asarray(x_champ, dtype=float)
+    nh = np.asarray(n_champ, dtype=float)
+    keep = (nc > 0) & (nh > 0) & (xc + xh > 0)
+    if not np.any(keep):
+        return 0.0, float("inf")
+    xc, nc, xh, nh = xc[keep], nc[keep], xh[keep], nh[keep]
+    candidates = np.exp(np.linspace(np.log(1 / 64), np.log(64), 193))
+    alts = np.exp(np.linspace(np.log(1 / 100), np.log(100), 81))
+    log_w = np.full(alts.size, -np.log(alts.size))
+    th1 = share(alts[:, None], nc[None, :], nh[None, :])
+    threshold = np.log(1.0 / alpha)
+    inside = []
+    for r in candidates:
+        th0 = share(r, nc, nh)[None, :]
+        total = _log_lr(xc[None, :], (xc + xh)[None, :], th0, th1).sum(axis=1)
+        inside.append(_log_mix(total, log_w) < threshold)
+    ok = candidates[np.array(inside)]
+    if ok.size == 0:
+        return 0.0, float("inf")
+    lo = 0.0 if ok[0] == candidates[0] else float(ok[0])
+    hi = float("inf") if ok[-1] == candidates[-1] else float(ok[-1])
+    return lo, hi
+
+
+def required_trials(p0: float, p1: float, alpha: float, power: float = 0.8) -> int:
+    """Trials for a one-sided binomial test of p0 against p1 to reach 1/alpha with
+    the given power: the expected log-evidence per trial under p1 is KL(p1 || p0);
+    the spread of the log-LR adds the normal quantile term (Wald's approximation),
+    and the mixture's cost of not knowing p1 exactly adds ~ log(grid size)."""
+    p0 = min(max(p0, 1e-9), 1 - 1e-9)
+    p1 = min(max(p1, 1e-9), 1 - 1e-9)
+    kl = p1 * np.log(p1 / p0) + (1 - p1) * np.log((1 - p1) / (1 - p0))
+    if kl <= 0:
+        return 0
+    step = np.log(p1 / p0) - np.log((1 - p1) / (1 - p0))
+    var = p1 * (1 - p1) * step**2
+    z = _z(power)
+    target = np.log(1 / alpha) + np.log(48.0)
+    # Solve n*kl - z*sqrt(n*var) = target for sqrt(n).
+    a, b, c = kl, -z * np.sqrt(var), -target
+    root = (-b + np.sqrt(b * b - 4 * a * c)) / (2 * a)
+    return int(np.ceil(root**2))
+
+
+def _z(power: float) -> float:
+    """Standard normal quantile by Acklam-free bisection on erf (no scipy import)."""
+    from math import erf, sqrt
+
+    lo, hi = -10.0, 10.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if 0.5 * (1 + erf(mid / sqrt(2))) < power:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
