@@ -165,7 +165,9 @@ class FakeEndpoints:
         self._store_config(name, variants, data_capture)
 
     def update_endpoint(self, endpoint: str, config_name: str) -> None:
-        self.calls.append(Call("update_endpoint", {"endpoint": endpoint, "config_name": config_name}))
+        self.calls.append(
+            Call("update_endpoint", {"endpoint": endpoint, "config_name": config_name})
+        )
         ep = self._ready(endpoint)
         if config_name not in self.configs:
             raise FakeValidationError(f"Could not find endpoint configuration {config_name!r}")
@@ -362,7 +364,6 @@ class FakeLedger:
         held = self.locks.get(endpoint)
         free = (
             held is None
-            or held["expires_at"] < now
             or held["owner"] == owner
             or (replace_owner is not None and held["owner"] == replace_owner)
         )

@@ -11,10 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from release_guard.canary.judge import judge
 from release_guard.events import CanaryState, Finding, MetricsSnapshot, VariantMetrics, Verdict
-from release_guard.policy import CanaryPolicy
+from release_guard.policy import CanaryPolicy, GuardRules
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 POLICY = CanaryPolicy()
@@ -237,58 +236,77 @@ policies = st.builds(
     on_insufficient_data=st.sampled_from(["hold", "rollback"]),
     min_bake_seconds=st.integers(1, 1200),
     max_bake_seconds=st.integers(1, 7200),
+    guards=st.builds(
+        GuardRules,
+        max_5xx_rate=st.sampled_from([0.001, 0.01, 0.05, 0.2]),
+        max_p95_latency_ratio=st.sampled_from([1.1, 1.5, 2.0, 3.0]),
+        min_invocations=st.integers(1, 500),
+    ),
 )
 p95s = st.floats(min_value=1.0, max_value=5e6, allow_nan=False)
 optional_p95 = st.none() | p95s
-elapsed_s = st.floats(min_value=0, max_value=10_000, allow_nan=False)
+elapsed_s = st.sampled_from([0.0, 599.0, 600.0, 1300.0, 3600.0, 7200.0]) | st.floats(0, 10_000)
 steps = st.integers(0, LAST)
+ratios = st.sampled_from([0.5, 1.0, 1.3, 1.8, 2.5, 3.5]) | st.floats(min_value=0.1, max_value=5.0)
+counts = st.sampled_from([0, 99, 100, 500, 1000, 5000]) | st.integers(0, 5000)
+
+
+def error_counts(n: int) -> st.SearchStrategy[int]:
+    """Mostly small error rates (where the ceilings are), sometimes anything up to n."""
+    return st.integers(0, n // 50) | st.integers(0, n // 5) | st.integers(0, n)
 
 
 @st.composite
 def champions(draw: st.DrawFn) -> VariantMetrics:
     n = draw(st.none() | st.integers(0, 100_000))
-    errors = None if n is None else draw(st.integers(0, n))
+    errors = None if n is None else draw(error_counts(n))
     return VariantMetrics(
         invocations=n,
         errors_4xx=None,
         errors_5xx=errors,
-        p95_latency_us=draw(optional_p95),
+        p95_latency_us=draw(p95s | optional_p95),
         latency_samples=draw(st.integers(0, 100_000)),
     )
 
 
 @st.composite
-def better_and_worse(draw: st.DrawFn) -> tuple[VariantMetrics, VariantMetrics]:
-    n = draw(st.integers(0, 5000))
-    good_errors = draw(st.integers(0, n))
-    bad_errors = draw(st.integers(good_errors, n))
-    good_p95 = draw(p95s)
-    bad_p95 = draw(st.floats(min_value=good_p95, max_value=1e7, allow_nan=False))
+def scenarios(draw: st.DrawFn) -> tuple[VariantMetrics, VariantMetrics, VariantMetrics]:
+    """(better, worse, champion): the worse candidate has at least as many errors and at
+    least as high a p95 as the better one, over the same number of requests."""
+    champion = draw(champions())
+    n = draw(counts)
+    good_errors = draw(error_counts(n))
+    bad_errors = good_errors + draw(error_counts(n - good_errors))
+    base = champion.p95_latency_us or draw(p95s)
+    good_p95 = base * draw(ratios)
+    bad_p95 = good_p95 * draw(st.sampled_from([1.0, 2.0]) | st.floats(1.0, 4.0))
     better = VariantMetrics(
-        invocations=n, errors_4xx=0, errors_5xx=good_errors, p95_latency_us=good_p95
+        invocations=n,
+        errors_4xx=0,
+        errors_5xx=good_errors,
+        p95_latency_us=good_p95,
+        latency_samples=n,
     )
     worse = better.model_copy(update={"errors_5xx": bad_errors, "p95_latency_us": bad_p95})
-    return better, worse
+    return better, worse, champion
 
 
 @PROPS
 @given(
-    pair=better_and_worse(),
-    champion=champions(),
+    scenario=scenarios(),
     policy=policies,
     elapsed=elapsed_s,
     step=steps,
     reference=optional_p95,
 )
 def test_a_worse_candidate_never_gets_a_better_action(
-    pair: tuple[VariantMetrics, VariantMetrics],
-    champion: VariantMetrics,
+    scenario: tuple[VariantMetrics, VariantMetrics, VariantMetrics],
     policy: CanaryPolicy,
     elapsed: float,
     step: int,
     reference: float | None,
 ) -> None:
-    better, worse = pair
+    better, worse, champion = scenario
     good = run(better, champion, elapsed, step, policy, reference)
     bad = run(worse, champion, elapsed, step, policy, reference)
     assert RANK[bad.action] <= RANK[good.action], (good.reason, bad.reason)
@@ -333,19 +351,24 @@ def test_missing_data_never_advances(
 
 @st.composite
 def any_candidate(draw: st.DrawFn) -> VariantMetrics:
+    n = draw(st.none() | st.integers(0, 100_000))
+    errors = st.integers(-5, 100_000) if n is None else error_counts(n) | st.integers(-5, 2 * n)
     return VariantMetrics(
-        invocations=draw(st.none() | st.integers(0, 100_000)),
+        invocations=n,
         errors_4xx=draw(st.none() | st.integers(0, 10)),
-        errors_5xx=draw(st.none() | st.integers(-5, 100_000)),
-        p95_latency_us=draw(st.none() | st.floats(min_value=-1.0, max_value=1e7)),
+        errors_5xx=draw(st.none() | errors),
+        p95_latency_us=draw(st.none() | st.floats(min_value=-1.0, max_value=1e7) | p95s),
         latency_samples=draw(st.integers(0, 100_000)),
     )
 
 
+# Realistic (candidate, champion) pairs, and anything the model admits.
+judged_pairs = scenarios().map(lambda s: (s[0], s[2])) | st.tuples(any_candidate(), champions())
+
+
 @PROPS
 @given(
-    candidate=any_candidate(),
-    champion=champions(),
+    pair=judged_pairs,
     policy=policies,
     elapsed=elapsed_s,
     step=steps,
@@ -353,14 +376,14 @@ def any_candidate(draw: st.DrawFn) -> VariantMetrics:
     checks=st.integers(0, 1000),
 )
 def test_every_verdict_explains_itself(
-    candidate: VariantMetrics,
-    champion: VariantMetrics,
+    pair: tuple[VariantMetrics, VariantMetrics],
     policy: CanaryPolicy,
     elapsed: float,
     step: int,
     reference: float | None,
     checks: int,
 ) -> None:
+    candidate, champion = pair
     verdict = run(candidate, champion, elapsed, step, policy, reference, checks)
     assert verdict.reason.strip()
     assert verdict.checks == checks + 1

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from release_guard.canary import plan
 from release_guard.errors import InvalidReleaseRequest
 from release_guard.events import EndpointView, Variant, VariantView
 from release_guard.policy import DEFAULT_POLICY
+
 from tests.unit.fakes import FakeEndpoints
 
 NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -135,7 +135,9 @@ def test_weights_always_sum_to_100(percent: float) -> None:
     assert abs(weights["v7"] - percent) < 1e-5
 
 
-CANDIDATE = Variant(name="v7", model_name="churn-v7-m", instance_type="ml.g5.xlarge", instance_count=1)
+CANDIDATE = Variant(
+    name="v7", model_name="churn-v7-m", instance_type="ml.g5.xlarge", instance_count=1
+)
 OLD_VARIANTS: list[dict[str, Any]] = [
     {
         "VariantName": "a",
@@ -183,17 +185,12 @@ def test_config_with_candidate_keeps_the_config_weight_when_no_live_weight() -> 
 
 def test_config_without_drops_the_variant() -> None:
     with_candidate = plan.config_with_candidate(OLD_VARIANTS[:1], view(a=1.0), CANDIDATE)
-    kept = plan.config_without(with_candidate, "v7")
+    kept = plan.config_without(with_candidate, "v7", view(a=1.0, v7=0.0))
     assert [v["VariantName"] for v in kept] == ["a"]
     assert kept[0]["InitialVariantWeight"] > 0
     assert [v["VariantName"] for v in with_candidate] == ["a", "v7"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG plan.config_without sets InitialVariantWeight=1.0 on every kept variant, "
-    "so a standby variant at weight 0 gets half the traffic after the candidate is removed",
-)
 def test_config_without_keeps_a_standby_variant_at_zero() -> None:
     live = view(v6=1.0, standby=0.0)
     config = [
@@ -201,13 +198,22 @@ def test_config_without_keeps_a_standby_variant_at_zero() -> None:
         {**OLD_VARIANTS[1], "VariantName": "standby", "InitialVariantWeight": 0.0},
     ]
     with_candidate = plan.config_with_candidate(config, live, CANDIDATE)
-    kept = plan.config_without(with_candidate, "v7")
+    kept = plan.config_without(with_candidate, "v7", view(v6=1.0, standby=0.0, v7=0.0))
     weights = {v["VariantName"]: v["InitialVariantWeight"] for v in kept}
     assert weights["standby"] == 0.0
     assert weights["v6"] > 0
 
 
 # --- reconcilers on a fake endpoint ---------------------------------------------------------
+
+
+def cfg(name: str, model: str, weight: float) -> dict[str, Any]:
+    return {
+        **OLD_VARIANTS[0],
+        "VariantName": name,
+        "ModelName": model,
+        "InitialVariantWeight": weight,
+    }
 
 
 def canary_endpoint(champion_weight: float, candidate_weight: float) -> FakeEndpoints:
@@ -217,8 +223,8 @@ def canary_endpoint(champion_weight: float, candidate_weight: float) -> FakeEndp
         ENDPOINT,
         "cfg-canary",
         [
-            {**OLD_VARIANTS[0], "VariantName": "v6", "ModelName": "m6", "InitialVariantWeight": 1.0},
-            {**OLD_VARIANTS[0], "VariantName": "v7", "ModelName": "m7", "InitialVariantWeight": 0.0},
+            cfg("v6", "m6", 1.0),
+            cfg("v7", "m7", 0.0),
         ],
         live_weights={"v6": champion_weight, "v7": candidate_weight},
     )
@@ -235,7 +241,9 @@ def apply(step: plan.Step, eps: FakeEndpoints, purpose: str) -> None:
         assert step.drop_variant is not None
         variants = eps.describe_endpoint_config(current.config_name)["ProductionVariants"]
         name = f"cfg-{purpose}"
-        eps.create_endpoint_config(name, plan.config_without(variants, step.drop_variant), None)
+        eps.create_endpoint_config(
+            name, plan.config_without(variants, step.drop_variant, current), None
+        )
         eps.update_endpoint(ENDPOINT, name)
 
 
@@ -337,21 +345,15 @@ def test_promotion_refuses_without_a_candidate_or_on_a_broken_endpoint() -> None
     assert plan.next_promotion_step(view("Updating", v6=1, v7=1), "v6", "v7", False).kind == "wait"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG next_promotion_step reports verified once the champion is gone without "
-    "checking that the candidate serves all traffic; config_without gave a standby "
-    "variant weight 1.0",
-)
 def test_promotion_is_not_verified_while_another_variant_takes_traffic() -> None:
     eps = FakeEndpoints()
     eps.add_endpoint(
         ENDPOINT,
         "cfg-canary",
         [
-            {**OLD_VARIANTS[0], "VariantName": "v6", "ModelName": "m6", "InitialVariantWeight": 1.0},
-            {**OLD_VARIANTS[0], "VariantName": "sb", "ModelName": "m5", "InitialVariantWeight": 0.0},
-            {**OLD_VARIANTS[0], "VariantName": "v7", "ModelName": "m7", "InitialVariantWeight": 0.0},
+            cfg("v6", "m6", 1.0),
+            cfg("sb", "m5", 0.0),
+            cfg("v7", "m7", 0.0),
         ],
         live_weights={"v6": 50.0, "sb": 0.0, "v7": 50.0},
     )

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-
 from release_guard.errors import InvalidReleaseRequest
 from release_guard.events import StartRelease, parse
 from release_guard.policy import (
@@ -89,7 +88,10 @@ def test_a_single_step_of_100_is_allowed() -> None:
     ("doc", "path"),
     [
         (with_canary(stepz=[5, 100]), "policy.canary.stepz"),
-        ({"version": "p-1", "canary": {"guards": {"max_5xx": 0.1}}}, "policy.canary.guards.max_5xx"),
+        (
+            {"version": "p-1", "canary": {"guards": {"max_5xx": 0.1}}},
+            "policy.canary.guards.max_5xx",
+        ),
         ({"version": "p-1", "deploy": {}}, "policy.deploy"),
         ({"version": "p-1", "deployment": {"poll": 5}}, "policy.deployment.poll"),
     ],
@@ -101,7 +103,9 @@ def test_unknown_fields_are_rejected_by_name(doc: dict[str, Any], path: str) -> 
     assert path in str(err)
 
 
-@pytest.mark.parametrize("field", ["min_bake_seconds", "max_bake_seconds", "check_interval_seconds"])
+@pytest.mark.parametrize(
+    "field", ["min_bake_seconds", "max_bake_seconds", "check_interval_seconds"]
+)
 @pytest.mark.parametrize("value", [0, -1, -600])
 def test_bake_times_must_be_positive(field: str, value: int) -> None:
     err = rejected(with_canary(**{field: value}))

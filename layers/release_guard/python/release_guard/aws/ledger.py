@@ -118,10 +118,10 @@ def acquire_lock(
     lease: int,
     replace_owner: str | None = None,
 ) -> bool:
-    """Conditional write: free, expired, already ours (a redelivered acquire), or held
-    by ``replace_owner`` (a holder whose execution has ended without releasing)."""
-    condition = "attribute_not_exists(pk) OR expires_at < :now OR #o = :me"
-    values = {":now": {"N": str(now)}, ":me": {"S": owner}}
+    """Conditional write: free, already ours (a redelivered acquire), or held by
+    ``replace_owner`` (a holder whose execution has ended without releasing)."""
+    condition = "attribute_not_exists(pk) OR #o = :me"
+    values = {":me": {"S": owner}}
     if replace_owner:
         condition += " OR #o = :stale"
         values[":stale"] = {"S": replace_owner}

@@ -164,6 +164,8 @@ def judge(
         why = "; ".join(f.reason for f in unsettled)
         if elapsed >= policy.max_bake_seconds:
             action = policy.on_insufficient_data
+            # An operator's approval of a hold continues at the next step, not at 100 %.
+            next_index = None if last else state.step_index + 1
             reason = (
                 f"not enough evidence after {elapsed:.0f} s (limit {policy.max_bake_seconds} s): "
                 f"{why}"

@@ -99,10 +99,20 @@ def config_with_candidate(
     return variants
 
 
-def config_without(config_variants: list[dict[str, Any]], drop: str) -> list[dict[str, Any]]:
-    kept = [dict(v) for v in config_variants if v["VariantName"] != drop]
-    for v in kept:
-        v["InitialVariantWeight"] = 1.0
+def config_without(
+    config_variants: list[dict[str, Any]], drop: str, view: EndpointView
+) -> list[dict[str, Any]]:
+    """The config minus one variant, every other variant at its live weight: a
+    standby at 0 stays at 0 rather than being handed traffic."""
+    kept = []
+    for cv in config_variants:
+        if cv["VariantName"] == drop:
+            continue
+        entry = dict(cv)
+        live = view.variant(cv["VariantName"])
+        if live is not None and live.current_weight is not None:
+            entry["InitialVariantWeight"] = live.current_weight
+        kept.append(entry)
     return kept
 
 
@@ -114,12 +124,32 @@ class Step:
     drop_variant: str | None = None
 
 
+def _shares(weights: dict[str, float]) -> dict[str, float]:
+    total = sum(weights.values())
+    return {k: (w / total if total > 0 else 0.0) for k, w in weights.items()}
+
+
 def _weights_match(view: EndpointView, target: dict[str, float]) -> bool:
-    for name, weight in target.items():
-        v = view.variant(name)
-        if v is None or v.current_weight is None or abs(v.current_weight - weight) > 1e-9:
+    """SageMaker splits traffic by relative weight: compare each variant's share."""
+    live = {v.name: v.current_weight for v in view.variants}
+    if any(live.get(name) is None for name in target):
+        return False
+    want = _shares(target)
+    have = _shares({name: float(live[name] or 0.0) for name in target})
+    return all(abs(want[n] - have[n]) <= 1e-9 for n in target)
+
+
+def _only_serving(view: EndpointView, serving: str) -> bool:
+    """``serving`` takes traffic and every other variant has weight 0."""
+    for v in view.variants:
+        weight = v.current_weight or 0.0
+        if (v.name == serving) != (weight > 0):
             return False
-    return True
+    return view.variant(serving) is not None
+
+
+def _all_to(view: EndpointView, serving: str) -> dict[str, float]:
+    return {v.name: (100.0 if v.name == serving else 0.0) for v in view.variants}
 
 
 def next_rollback_step(view: EndpointView, champion: str, candidate: str) -> Step:
@@ -130,18 +160,16 @@ def next_rollback_step(view: EndpointView, champion: str, candidate: str) -> Ste
         return Step("wait", f"endpoint is {view.status}")
     if view.status in BROKEN:
         return Step("failed", f"endpoint is {view.status}: {view.failure_reason or 'no reason'}")
-    has_candidate = view.variant(candidate) is not None
-    if has_candidate:
-        target = {champion: 100.0, candidate: 0.0}
-        if not _weights_match(view, target):
-            return Step("set_weights", "all traffic back to the champion", weights=target)
+    target = _all_to(view, champion)
+    if not _weights_match(view, target):
+        return Step("set_weights", "all traffic back to the champion", weights=target)
+    if view.variant(candidate) is not None:
         return Step(
             "replace_config", "candidate takes no traffic; removing it", drop_variant=candidate
         )
-    others = [v.name for v in view.variants if v.name != champion]
-    if others:
-        return Step("failed", f"unexpected variants on the endpoint: {others}")
-    return Step("verified", f"only {champion} serves the endpoint")
+    if not _only_serving(view, champion):
+        return Step("failed", f"{champion} is not the only variant taking traffic")
+    return Step("verified", f"only {champion} takes traffic")
 
 
 def next_promotion_step(
@@ -154,11 +182,13 @@ def next_promotion_step(
         return Step("failed", f"endpoint is {view.status}: {view.failure_reason or 'no reason'}")
     if view.variant(candidate) is None:
         return Step("failed", f"candidate variant {candidate} is not on the endpoint")
+    target = _all_to(view, candidate)
+    if not _weights_match(view, target):
+        return Step("set_weights", "all traffic to the candidate", weights=target)
     if view.variant(champion) is not None:
-        target = {champion: 0.0, candidate: 100.0}
-        if not _weights_match(view, target):
-            return Step("set_weights", "all traffic to the candidate", weights=target)
         if not remove_champion:
             return Step("verified", f"{candidate} takes 100 %; {champion} kept at 0 for the watch")
         return Step("replace_config", "removing the former champion", drop_variant=champion)
-    return Step("verified", f"only {candidate} serves the endpoint")
+    if not _only_serving(view, candidate):
+        return Step("failed", f"{candidate} is not the only variant taking traffic")
+    return Step("verified", f"only {candidate} takes traffic")

@@ -157,19 +157,27 @@ def prepare(
 def acquire_lock(
     ctx: ReleaseContext, execution_arn: str, ledger: Ledger, workflow: Workflow, now: datetime
 ) -> dict[str, Any]:
+    """The lock is held while its holder's execution runs, however long that takes;
+    a holder whose execution has ended (stopped, or failed before releasing) is
+    replaced. The lease is recorded for operators, never used to take a lock over."""
     epoch = int(now.timestamp())
     args = (ctx.endpoint_name, ctx.release_id, execution_arn, epoch, ctx.lock_seconds)
-    if not ledger.acquire_lock(*args):
-        holder = ledger.lock_holder(ctx.endpoint_name) or {}
-        status = workflow.execution_status(holder.get("execution_arn", ""))
-        if status == "RUNNING" or not holder.get("owner"):
+    for _ in range(3):  # the holder may release between our write and our read
+        if ledger.acquire_lock(*args):
+            break
+        holder = ledger.lock_holder(ctx.endpoint_name)
+        if holder is None:
+            continue
+        status = workflow.execution_status(str(holder.get("execution_arn", "")))
+        if status == "RUNNING":
             raise ReleaseLocked(
                 f"endpoint {ctx.endpoint_name} is being released by {holder.get('owner')} "
                 f"({holder.get('execution_arn')}); wait for it or abort it"
             )
-        # Its execution ended without releasing the lock (e.g. it was stopped).
-        if not ledger.acquire_lock(*args, replace_owner=str(holder["owner"])):
-            raise ReleaseLocked(f"endpoint {ctx.endpoint_name} lock changed hands; try again")
+        if ledger.acquire_lock(*args, replace_owner=str(holder.get("owner"))):
+            break
+    else:
+        raise ReleaseLocked(f"endpoint {ctx.endpoint_name}: the lock kept changing hands")
     ledger.put_summary(
         ctx.release_id,
         {
@@ -451,7 +459,7 @@ def _apply(
         name = plan.candidate_config_name(ctx.endpoint_name, ctx.release_id, purpose)
         endpoints.create_endpoint_config(
             name,
-            plan.config_without(current["ProductionVariants"], step.drop_variant),
+            plan.config_without(current["ProductionVariants"], step.drop_variant, view),
             current.get("DataCaptureConfig"),
         )
         endpoints.update_endpoint(ctx.endpoint_name, name)

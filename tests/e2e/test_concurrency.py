@@ -1,0 +1,135 @@
+"""Two releases on one endpoint, and a step delivered twice, end to end with traffic."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from release_guard.canary import plan
+from release_guard_cli.emulator.account import HEALTHY
+
+from tests.conftest import ENDPOINT
+from tests.e2e.support import (
+    TEST_POLICY,
+    assert_finished,
+    assert_only,
+    policy,
+    register,
+    run,
+    shift_order,
+    start,
+    traffic,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:No application metrics")]
+
+
+@pytest.fixture(scope="module")
+def env(emulated: Any) -> Iterator[Any]:
+    with emulated(policy=TEST_POLICY) as env, traffic():
+        yield env
+
+
+def _endpoint_facts(env: Any) -> tuple[str, list[tuple[str, float]]]:
+    desc = env.describe()
+    return desc["EndpointConfigName"], [
+        (v["VariantName"], v["CurrentWeight"]) for v in desc["ProductionVariants"]
+    ]
+
+
+def test_e_a_second_release_on_the_same_endpoint_is_refused(env: Any) -> None:
+    champion = env.serving()
+    package_a, candidate_a = register(env, HEALTHY)
+    package_b, candidate_b = register(env, HEALTHY)
+    # A polls the endpoint slowly after its deploy: for a few seconds the endpoint is
+    # InService with A's candidate at weight 0, so B passes StartRelease's validation
+    # and meets the lock.
+    a = start(env, package_a, policy(**{"deployment.poll_seconds": 4}))
+
+    def deployed_not_shifted() -> bool:
+        lock = env.lock()
+        desc = env.describe()
+        weights = {v["VariantName"]: v["CurrentWeight"] for v in desc["ProductionVariants"]}
+        return bool(
+            lock
+            and lock["owner"] == a["release_id"]
+            and desc["EndpointStatus"] == "InService"
+            and weights.get(candidate_a) == 0.0
+        )
+
+    wait_for(deployed_not_shifted, 20, "A to hold the lock with its candidate at weight 0")
+    b = start(env, package_b)
+    b_desc = env.wait(b["execution_arn"], 30)
+    assert (b_desc["status"], b_desc.get("error")) == ("FAILED", "ReleaseLocked"), b_desc
+    assert a["release_id"] in b_desc.get("cause", "")
+    assert env.lock()["owner"] == a["release_id"]
+
+    # Once A's canary has split the traffic, a third request is refused before it
+    # starts anything (by StartRelease's validation; see the report for the error type).
+    wait_for(lambda: env.weights().get(candidate_a) == 5.0, 30, "A's first canary step")
+    facts = _endpoint_facts(env)
+    executions = {e["executionArn"] for e in env.executions()}
+    refused = env.invoke(
+        "StartReleaseFunction",
+        {"endpoint_name": ENDPOINT, "model_package_arn": package_b, "trigger": "cli"},
+    )
+    assert refused.error_type is not None, refused.payload
+    assert {e["executionArn"] for e in env.executions()} == executions
+    assert _endpoint_facts(env) == facts
+
+    a_desc = env.wait(a["execution_arn"])
+    assert a_desc["status"] == "SUCCEEDED", a_desc
+    assert_only(env, candidate_a)
+    ledger_a = assert_finished(env, a["release_id"], "promoted")
+    assert ledger_a["META"]["champion"] == champion
+    assert shift_order(ledger_a) == [0, 1, 2, 3]
+    # B changed nothing: no ledger entry, no model, no endpoint config.
+    assert env.ledger(b["release_id"]) == {}
+    b_model = plan.candidate_model_name(ENDPOINT, candidate_b, b["release_id"])
+    assert b_model not in {m["ModelName"] for m in env.sm.list_models()["Models"]}
+    b_config = plan.candidate_config_name(ENDPOINT, b["release_id"], "canary")
+    configs = {c["EndpointConfigName"] for c in env.sm.list_endpoint_configs()["EndpointConfigs"]}
+    assert b_config not in configs
+
+
+def test_f_a_step_delivered_twice_does_not_double_advance(env: Any) -> None:
+    package, candidate = register(env, HEALTHY)
+    shift_fn = env.functions["ShiftTrafficFunction"]
+    lam = env.lam  # made on this thread; used from the workflow's thread below
+    redelivered: list[tuple[dict[str, Any], Any, dict[str, Any]]] = []
+    nested = [False]
+
+    def deliver_again(fn: str, payload: dict[str, Any], result: Any) -> None:
+        """Right after each Shift Canary Traffic, the same input once more through the
+        Lambda API, while the execution waits for its task (at-least-once delivery)."""
+        if fn != shift_fn or nested[0] or not isinstance(result, dict):
+            return
+        nested[0] = True
+        try:
+            resp = lam.invoke(FunctionName=shift_fn, Payload=json.dumps(payload))
+            again = json.loads(resp["Payload"].read())
+            redelivered.append((payload, result, again))
+        finally:
+            nested[0] = False
+
+    env.account.gaps.on_invoke.append(deliver_again)
+    try:
+        release_id, desc = run(env, package)
+    finally:
+        env.account.gaps.on_invoke.remove(deliver_again)
+    assert desc["status"] == "SUCCEEDED", desc
+
+    assert [p["step"]["index"] for p, _, _ in redelivered] == [0, 1, 2, 3]
+    for _payload, first, again in redelivered:
+        assert again == first  # same step, same bake start: nothing restarted
+    ledger = assert_finished(env, release_id, "promoted")
+    shift_keys = sorted(k for k in ledger if k.endswith("#SHIFT"))
+    assert shift_keys == [f"02#STEP#{i:02d}#SHIFT" for i in range(4)]
+    assert shift_order(ledger) == [0, 1, 2, 3]
+    judged = sorted((i for k, i in ledger.items() if "#JUDGE#" in k), key=lambda i: str(i["at"]))
+    steps = [int(i["verdict"]["step_index"]) for i in judged]
+    assert steps == sorted(steps) and set(steps) == {0, 1, 2, 3}
+    assert_only(env, candidate)

@@ -1,0 +1,102 @@
+"""events/ files: one folder per function, realistic and consistent with the fixture
+account (demo-endpoint, champion `champion`, candidate v2 of demo-models, demo policy)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from release_guard.canary import plan
+from release_guard.events import (
+    CanaryState,
+    DeployResult,
+    ModelPackageStateChange,
+    ReconcileResult,
+    ReleaseContext,
+    StartRelease,
+    StepRef,
+)
+from release_guard.policy import parse_policy
+
+from tests.conftest import ENDPOINT, EVENTS, GROUP, ROOT, load_event
+
+FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
+ALL_EVENTS = sorted(EVENTS.glob("*/*.json"))
+PACKAGE_V2 = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{GROUP}/2"
+DEMO_POLICY = parse_policy(json.loads((ROOT / "policies" / "demo.json").read_text()))
+
+
+def _release(event: dict[str, Any]) -> dict[str, Any]:
+    return dict(event.get("release") or event["state"]["release"])
+
+
+def test_every_function_has_an_event_and_every_folder_is_a_function() -> None:
+    folders = sorted(p.name for p in EVENTS.iterdir() if p.is_dir())
+    assert folders == FUNCTIONS
+    for name in FUNCTIONS:
+        assert list((EVENTS / name).glob("*.json")), f"no event for {name}"
+
+
+@pytest.mark.parametrize("path", ALL_EVENTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_event_is_a_json_object(path: Path) -> None:
+    assert isinstance(json.loads(path.read_text()), dict)
+
+
+def test_registry_event_is_shaped_like_eventbridge_sends_it() -> None:
+    event = load_event("start_release", "registry-approved")
+    change = ModelPackageStateChange.model_validate(event)
+    for key in ("version", "id", "account", "time", "region", "resources"):
+        assert key in event, key
+    assert event["account"] == "123456789012" and event["region"] == "us-east-1"
+    assert event["time"].endswith("Z")
+    assert event["resources"] == [PACKAGE_V2]
+    assert change.detail.ModelPackageArn == PACKAGE_V2
+    assert change.detail.ModelPackageGroupName == GROUP
+    assert change.detail.ModelPackageVersion == 2
+    assert change.detail.ModelApprovalStatus == "Approved"
+    assert isinstance(change.detail.LastModifiedTime, int)  # epoch milliseconds
+
+
+def test_request_events_validate_as_start_release() -> None:
+    for case in ("cli-request", "bad-policy", "unknown-endpoint"):
+        StartRelease.model_validate(load_event("start_release", case))
+    StartRelease.model_validate(load_event("prepare_release", "valid")["request"])
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in ALL_EVENTS if p.parent.name not in ("start_release", "prepare_release")],
+    ids=lambda p: f"{p.parent.name}/{p.stem}",
+)
+def test_workflow_events_carry_the_fixture_release(path: Path) -> None:
+    event = json.loads(path.read_text())
+    ctx = ReleaseContext.model_validate(_release(event))
+    registry = load_event("start_release", "registry-approved")
+    stamp = str(registry["detail"]["LastModifiedTime"])
+    assert ctx.release_id == plan.release_id_for(ENDPOINT, PACKAGE_V2, stamp)
+    assert ctx.endpoint_name == ENDPOINT
+    assert (ctx.champion.name, ctx.champion.model_name) == ("champion", "demo-endpoint-champion")
+    assert ctx.champion.instance_type == "ml.g5.2xlarge"
+    assert ctx.candidate.name == "v2"
+    assert ctx.candidate.model_name == plan.candidate_model_name(ENDPOINT, "v2", ctx.release_id)
+    assert ctx.model_package_arn == PACKAGE_V2 and ctx.model_package_version == 2
+    if path.parent.name != "request_approval":  # a hold needs on_insufficient_data "hold"
+        assert ctx.policy == DEMO_POLICY
+    # The other parts of each event parse as their handler parses them.
+    if "deploy" in event:
+        DeployResult.model_validate(event["deploy"])
+    if "step" in event:
+        StepRef.model_validate(event["step"])
+    if path.parent.name == "judge_canary":
+        CanaryState.model_validate(event["canary"])
+    if "promotion" in event:
+        ReconcileResult.model_validate(event["promotion"])
+    if path.parent.name == "roll_back":
+        ReconcileResult.model_validate(event["state"]["rollback"])
+    if path.parent.name == "request_approval":
+        assert event["canary"]["verdict"]["action"] == "hold"
+        assert ctx.policy.canary.on_insufficient_data == "hold"
+    if path.parent.name == "acquire_lock" or path.parent.name == "finish_release":
+        assert event["execution_arn"].endswith(f":{ctx.release_id}")
