@@ -14,6 +14,7 @@ help:
 	@echo "make demo    run the release story in the emulated AWS account"
 	@echo "make test    ruff, mypy, pytest, cfn-lint, ASL validation"
 	@echo "make build   sam build (no container) and the 250 MB size check"
+	@echo "make bench-judge  simulated releases: false-rollback and detection table in docs/judge.md"
 
 $(VENV)/.stamp: requirements/runtime.txt requirements/dev.txt pyproject.toml
 	@test -n "$(PY312)" || { echo "python3.12 is required" >&2; exit 1; }
@@ -57,6 +58,10 @@ test: lint typecheck validate pytest
 .PHONY: demo
 demo: $(VENV)/.stamp
 	$(VENV)/bin/release-guard demo
+
+.PHONY: bench-judge
+bench-judge: $(VENV)/.stamp
+	$(PY) bench/judge_sim.py --aa 2000 --bad 500
 
 .PHONY: build
 build: $(TOOLS)/.stamp

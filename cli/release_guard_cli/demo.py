@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from release_guard.policy import MetricRule
 
 from release_guard_cli import ops, timeline
 from release_guard_cli.emulator import fixture
@@ -79,17 +80,18 @@ def run(root: Path) -> int:
             say(f"  (moto does not create: {', '.join(stack.skipped)})")
         policy = json.loads((root / "policies" / "demo.json").read_text())
         say(
-            f"policy {policy['version']}: steps {policy['canary']['steps']} %, "
-            f"min bake {policy['canary']['min_bake_seconds']} s, "
-            f"5XX ceiling {policy['canary']['guards']['max_5xx_rate']:.0%}, "
-            f"p95 ratio {policy['canary']['guards']['max_p95_latency_ratio']}x, "
-            f"min {policy['canary']['guards']['min_invocations']} invocations per step"
+            f"policy {policy['version']}: steps {policy['canary']['steps']} %, min bake "
+            f"{policy['canary']['min_bake_seconds']} s, release-wide alpha "
+            f"{policy['canary']['alpha']}; rules:"
         )
+        for rule in policy["canary"]["metrics"]:
+            critical = "" if rule.get("critical", True) else " (not critical)"
+            say(f"  - {MetricRule.model_validate(rule).label} -> {rule['action']}{critical}")
         say(f"endpoint {ENDPOINT}: champion variant on ml.g5.2xlarge, data capture on\n")
 
         traffic = TrafficGenerator(
             ENDPOINT,
-            rate_per_s=80,
+            rate_per_s=150,
             make_body=tabular_body(n_features=8),
             client_factory=lambda: boto3.client("sagemaker-runtime"),
             seed=random.randrange(1 << 30),

@@ -8,14 +8,12 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import boto3
 from release_guard_cli.emulator.traffic import TrafficGenerator, TrafficStats, tabular_body
 
 from tests.conftest import ENDPOINT, GROUP, ROOT
-
-T = TypeVar("T")
 
 TEST_POLICY = ROOT / "policies" / "test.json"
 RATE_PER_S = 60
@@ -34,7 +32,7 @@ def policy(**changes: Any) -> dict[str, Any]:
     return doc
 
 
-def wait_for(probe: Callable[[], T | None], timeout: float, what: str, poll: float = 0.1) -> T:
+def wait_for[T](probe: Callable[[], T | None], timeout: float, what: str, poll: float = 0.1) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
@@ -113,3 +111,16 @@ def traffic(rate: float = RATE_PER_S, seed: int = 7) -> Iterator[TrafficGenerato
     finally:
         stats: TrafficStats = gen.stop()
         assert stats.sent > 0
+
+
+def why(env: Any, release_id: str, desc: dict[str, Any] | None = None) -> str:
+    """What the ledger says about a release, for an assertion message."""
+    ledger = env.ledger(release_id)
+    lines = [f"execution: {desc and (desc.get('status'), desc.get('error'), desc.get('cause'))}"]
+    for key, item in sorted(ledger.items(), key=lambda kv: str(kv[1].get("at", ""))):
+        verdict = item.get("verdict") or {}
+        lines.append(
+            f"{key}: {item.get('status') or item.get('outcome') or verdict.get('action') or ''}"
+            f" {item.get('reason') or verdict.get('reason') or ''}"
+        )
+    return "\n".join(lines)

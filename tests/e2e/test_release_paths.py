@@ -25,6 +25,7 @@ from tests.e2e.support import (
     start,
     traffic,
     wait_for,
+    why,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:No application metrics")]
@@ -48,11 +49,11 @@ def test_a_healthy_candidate_approved_in_the_registry_is_promoted(env: Any) -> N
         20,
         "the release started by the approval event",
     )
+    release_id = execution["name"]
     desc = env.wait(execution["executionArn"])
-    assert desc["status"] == "SUCCEEDED", desc
+    assert desc["status"] == "SUCCEEDED", why(env, release_id, desc)
 
     assert_only(env, candidate)
-    release_id = execution["name"]
     ledger = assert_finished(env, release_id, "promoted")
     assert ledger["META"]["champion"] == champion and ledger["META"]["trigger"] == "registry"
     assert shift_order(ledger) == [0, 1, 2, 3]
@@ -68,7 +69,9 @@ def test_b_a_faulty_candidate_is_rolled_back(env: Any) -> None:
     champion = env.serving()
     package, candidate = register(env, FAULTY)
     release_id, desc = run(env, package)
-    assert (desc["status"], desc.get("error")) == ("FAILED", "RolledBack"), desc
+    assert (desc["status"], desc.get("error")) == ("FAILED", "RolledBack"), why(
+        env, release_id, desc
+    )
 
     assert_only(env, champion)
     ledger = assert_finished(env, release_id, "rolled_back")
@@ -86,7 +89,9 @@ def test_c_a_failed_endpoint_update_is_rolled_back(env: Any) -> None:
     package, _ = register(env, HEALTHY)
     env.account.gaps.faults.fail_next_update[ENDPOINT] = "emulated: CUDA OOM"
     release_id, desc = run(env, package)
-    assert (desc["status"], desc.get("error")) == ("FAILED", "RolledBack"), desc
+    assert (desc["status"], desc.get("error")) == ("FAILED", "RolledBack"), why(
+        env, release_id, desc
+    )
     assert ENDPOINT not in env.account.gaps.faults.fail_next_update  # the fault was hit
 
     assert_only(env, champion)
@@ -123,7 +128,9 @@ def test_d_a_handler_crash_mid_canary_is_rolled_back_and_verified(
         release_id, desc = run(env, package)
     finally:
         env.account.gaps.on_invoke.remove(watch_shifts)
-    assert (desc["status"], desc.get("error")) == ("FAILED", "RolledBack"), desc
+    assert (desc["status"], desc.get("error")) == ("FAILED", "RolledBack"), why(
+        env, release_id, desc
+    )
 
     desc = assert_only(env, champion)
     ledger = assert_finished(env, release_id, "rolled_back")
@@ -155,7 +162,9 @@ def test_g_the_lock_is_released_on_every_path_and_a_new_release_starts(env: Any)
     holder = wait_for(env.lock, 10, "the new release to take the lock")
     assert holder["owner"] == started["release_id"]
     desc = env.wait(started["execution_arn"])
-    assert (desc["status"], desc.get("error")) == ("FAILED", "RolledBack"), desc
+    assert (desc["status"], desc.get("error")) == ("FAILED", "RolledBack"), why(
+        env, release_id, desc
+    )
     assert_only(env, champion)
     assert_finished(env, started["release_id"], "rolled_back")
 
@@ -164,7 +173,7 @@ def test_i_a_throttled_weight_update_is_retried_and_the_release_promoted(env: An
     package, candidate = register(env, HEALTHY)
     env.account.gaps.faults.throttle["UpdateEndpointWeightsAndCapacities"] = 2
     release_id, desc = run(env, package)
-    assert desc["status"] == "SUCCEEDED", desc
+    assert desc["status"] == "SUCCEEDED", why(env, release_id, desc)
     assert env.account.gaps.faults.throttle["UpdateEndpointWeightsAndCapacities"] == 0
 
     assert_only(env, candidate)

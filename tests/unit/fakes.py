@@ -12,21 +12,29 @@ They model the AWS behaviour the release relies on, not just what it calls:
 - FakeLedger: record_once is a conditional put (first write wins; a duplicate gets
   the stored item back, as DynamoDB returns it); the lock is the conditional write of
   aws/ledger.py (free, expired, ours, or held by ``replace_owner``).
-- FakeMetrics / FakeWorkflow: canned answers, recorded calls.
+- FakeMetrics: CloudWatch's per-variant, per-period series (GetMetricData through
+  aws/cloudwatch.variant_series), scripted per period with ``period`` / ``steady``;
+  ``series`` builds the judge's input from the same scripts.
+- FakeWorkflow: canned answers, recorded calls.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+from release_guard.canary.evidence import Series
+from release_guard.canary.metrics import SAGEMAKER, series_key
 from release_guard.errors import EndpointBusy
-from release_guard.events import EndpointView, VariantMetrics, VariantView
+from release_guard.events import EndpointView, VariantView
 
 NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 MUTATING = frozenset(
@@ -401,30 +409,162 @@ class FakeLedger:
         return self.records[(release_id, key)]
 
 
-NO_METRICS = VariantMetrics(invocations=None, errors_4xx=None, errors_5xx=None, p95_latency_us=None)
+# --- CloudWatch: per-variant, per-period series ------------------------------------------
+
+Period = dict[str, float | None]  # series key (canary.metrics.series_key) -> that period's value
+Script = list[Period] | Callable[[int], Period]
+
+INVOCATIONS = series_key(SAGEMAKER, "Invocations", "Sum")
+ERRORS_5XX = series_key(SAGEMAKER, "Invocation5XXErrors", "Sum")
+ERRORS_4XX = series_key(SAGEMAKER, "Invocation4XXErrors", "Sum")
+LATENCY_SAMPLES = series_key(SAGEMAKER, "ModelLatency", "SampleCount")
+
+
+def latency_key(stat: str = "p95") -> str:
+    return series_key(SAGEMAKER, "ModelLatency", stat)
+
+
+def app_key(metric: str) -> str:
+    """Sum of an application metric (any app namespace maps to the same key)."""
+    return series_key("ReleaseGuard/App", metric, "Sum")
+
+
+def period(
+    requests: float | None = 1000,
+    errors_5xx: float | None = 0,
+    p95_us: float | None = 100_000.0,
+    *,
+    errors_4xx: float | None = 0,
+    latency_samples: float | None = None,
+    latencies: dict[str, float | None] | None = None,
+    app: dict[str, float | None] | None = None,
+) -> Period:
+    """One CloudWatch period of a variant: SageMaker's Invocations, 4XX/5XX Sums and
+    ModelLatency (p95 in microseconds, SampleCount = requests unless given), plus
+    application Sums by metric name (``app={"Requests": 60, "GuardrailTriggers": 2}``).
+    ``None`` is "no datapoint"; zero requests publish no latency."""
+    out: Period = {INVOCATIONS: requests, ERRORS_5XX: errors_5xx, ERRORS_4XX: errors_4xx}
+    samples = requests if latency_samples is None else latency_samples
+    out[LATENCY_SAMPLES] = samples
+    out[latency_key("p95")] = p95_us if samples else None
+    for stat, value in (latencies or {}).items():
+        out[latency_key(stat)] = value
+    for metric, value in (app or {}).items():
+        out[app_key(metric)] = value
+    return out
+
+
+def spread(total_rate: float, requests: float, n: int) -> list[float]:
+    """Whole bad-event counts per period whose running total tracks ``total_rate`` of the
+    requests exactly (2 % of 60 a period: 1, 1, 2, 1, 1, 1, 1, 2, ...)."""
+    marks = [round(i * total_rate * requests) for i in range(n + 1)]
+    return [float(b - a) for a, b in itertools.pairwise(marks)]
+
+
+def steady(
+    n: int,
+    requests: float = 1000,
+    error_rate: float = 0.0,
+    p95_us: float | None = 100_000.0,
+    *,
+    app_rates: dict[str, float] | None = None,
+    app_means: dict[str, float] | None = None,
+    latency_samples: float | None = None,
+) -> list[Period]:
+    """``n`` periods of the same traffic: ``requests`` a period, 5XX errors at
+    ``error_rate`` (whole counts, see ``spread``), p95 ``p95_us``. ``app_rates`` add
+    application counts as a rate over app ``Requests`` (= requests), ``app_means`` a
+    per-request mean summed over them (``{"CostUSD": 0.002}``).
+
+    "The candidate has 2 % errors at 60 requests a period for 30 periods":
+    ``steady(30, requests=60, error_rate=0.02)``."""
+    errors = spread(error_rate, requests, n)
+    app_counts = {m: spread(r, requests, n) for m, r in (app_rates or {}).items()}
+    out = []
+    for i in range(n):
+        app: dict[str, float | None] = {}
+        if app_counts or app_means:
+            app["Requests"] = requests
+        for m, counts in app_counts.items():
+            app[m] = counts[i]
+        for m, mean in (app_means or {}).items():
+            app[m] = mean * requests
+        out.append(period(requests, errors[i], p95_us, latency_samples=latency_samples, app=app))
+    return out
 
 
 class FakeMetrics:
-    def __init__(self, by_variant: dict[str, VariantMetrics] | None = None) -> None:
+    """CloudWatch GetMetricData as aws/cloudwatch.variant_series answers it: for every
+    wanted key one value per whole period from ``start`` (a period boundary) to ``end``,
+    None where the variant published no datapoint. A variant's script gives the period
+    dicts by index from ``start``: a list (periods past its end have no data) or a
+    function of the index. Unknown variants have no data at all."""
+
+    def __init__(self, by_variant: dict[str, Script] | None = None) -> None:
         self.by_variant = dict(by_variant or {})
         self.calls: list[Call] = []
 
-    def variant_metrics(
-        self, endpoint: str, variant: str, start: datetime, end: datetime, base_period: int
-    ) -> VariantMetrics:
+    def variant_series(
+        self,
+        endpoint: str,
+        variant: str,
+        start: datetime,
+        end: datetime,
+        period: int,
+        wanted: dict[str, tuple[str, str, str]],
+    ) -> dict[str, list[float | None]]:
         self.calls.append(
             Call(
-                "variant_metrics",
+                "variant_series",
                 {
                     "endpoint": endpoint,
                     "variant": variant,
                     "start": start,
                     "end": end,
-                    "period": base_period,
+                    "period": period,
+                    "wanted": dict(wanted),
                 },
             )
         )
-        return self.by_variant.get(variant, NO_METRICS)
+        # Not an AWS rule: the adapter numbers periods from ``start``, so the release
+        # must hand it a period boundary (canary.metrics.align).
+        assert start.timestamp() % period == 0, f"start {start} is not on a {period} s boundary"
+        count = max(0, int((end - start).total_seconds() // period))
+        script = self.by_variant.get(variant, [])
+        rows: list[Period] = []
+        for i in range(count):
+            if callable(script):
+                rows.append(script(i))
+            else:
+                rows.append(script[i] if i < len(script) else {})
+        return {key: [row.get(key) for row in rows] for key in wanted}
+
+
+def series(
+    candidate: list[Period],
+    champion: list[Period],
+    step_from: int = 0,
+    period_seconds: int = 60,
+) -> Series:
+    """The judge's input from per-period scripts of equal length; the current step
+    is the periods from index ``step_from`` on. Keys absent from every period are
+    left out (as if the judge had not asked for them)."""
+    assert len(candidate) == len(champion), (len(candidate), len(champion))
+
+    def arrays(rows: list[Period]) -> dict[str, np.ndarray]:
+        names = {k for row in rows for k in row}
+        return {
+            k: np.array([np.nan if row.get(k) is None else row[k] for row in rows], dtype=float)
+            for k in names
+        }
+
+    step = np.arange(len(candidate)) >= step_from
+    return Series(
+        candidate=arrays(candidate),
+        champion=arrays(champion),
+        step=step,
+        period_seconds=period_seconds,
+    )
 
 
 class FakeWorkflow:

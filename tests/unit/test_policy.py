@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from release_guard.canary.metrics import CATALOG
 from release_guard.errors import InvalidReleaseRequest
 from release_guard.events import StartRelease, parse
 from release_guard.policy import (
     DEFAULT_POLICY,
     CanaryPolicy,
     DeploymentPolicy,
-    GuardRules,
+    MetricRule,
     ReleasePolicy,
     parse_policy,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def rejected(doc: Any) -> InvalidReleaseRequest:
@@ -30,14 +35,66 @@ def with_canary(**canary: Any) -> dict[str, Any]:
 
 def test_defaults_are_a_valid_policy() -> None:
     policy = parse_policy({"version": "p-1"})
-    assert policy.canary.steps == [5.0, 25.0, 50.0, 100.0]
-    assert policy.canary.guards == GuardRules()
-    assert policy.canary.guards.max_5xx_rate == 0.05
-    assert policy.canary.guards.max_p95_latency_ratio == 2.0
-    assert policy.canary.on_insufficient_data == "hold"
+    canary = policy.canary
+    assert canary.steps == [5.0, 25.0, 50.0, 100.0]
+    assert canary.on_insufficient_data == "hold"
+    assert canary.alpha == 0.05
+    assert canary.power == 0.8
+    assert canary.app_namespace == "ReleaseGuard/App"
+    assert canary.min_period_samples == 10
     assert policy.deployment == DeploymentPolicy()
     # The default policy survives a round trip through its own JSON (as stored in the ledger).
     assert parse_policy(DEFAULT_POLICY.model_dump(mode="json")) == DEFAULT_POLICY
+
+
+def rule_table(rules: list[MetricRule]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            r.metric,
+            r.statistic if CATALOG[r.metric].kind == "latency" else None,
+            r.max_absolute,
+            r.max_ratio,
+            r.action,
+            r.critical,
+        )
+        for r in rules
+    ]
+
+
+# Issue 3's list: 5XX over 5 % absolute -> rollback; p95 over 2x -> rollback; guardrail
+# triggers over 3x -> rollback; negative feedback and cost per request over 2x -> hold;
+# a p95 regression over 10 % -> rollback (not critical). Only 5XX and p95 are critical:
+# an endpoint that publishes no GenAI metrics is not held up by them.
+ISSUE_DEFAULTS = [
+    ("5xx_rate", None, 0.05, 1.25, "rollback", True),
+    ("model_latency", "p95", None, 2.0, "rollback", True),
+    ("model_latency", "p95", None, 1.1, "rollback", False),
+    ("guardrail_rate", None, None, 3.0, "rollback", False),
+    ("negative_feedback_rate", None, None, 2.0, "hold", False),
+    ("cost_per_request", None, None, 2.0, "hold", False),
+]
+
+
+def test_default_metric_rules_are_the_issues_list() -> None:
+    rules = parse_policy({"version": "p-1"}).canary.metrics
+    assert rule_table(rules) == ISSUE_DEFAULTS
+    five_xx = rules[0]
+    assert five_xx.detect_ratio == 3.0
+    assert all(r.min_sample == 100 for r in rules)
+    assert all(r.metric in CATALOG for r in rules)
+
+
+def test_the_shipped_default_policy_file_has_the_same_rules() -> None:
+    doc = json.loads((ROOT / "policies" / "default.json").read_text())
+    policy = parse_policy(doc)
+    assert policy.canary.metrics == CanaryPolicy().metrics
+    assert rule_table(policy.canary.metrics) == ISSUE_DEFAULTS
+
+
+@pytest.mark.parametrize("name", ["demo.json", "test.json", "default.json"])
+def test_every_shipped_policy_is_valid(name: str) -> None:
+    policy = parse_policy(json.loads((ROOT / "policies" / name).read_text()))
+    assert any(r.critical for r in policy.canary.metrics)
 
 
 def test_a_full_policy_is_read_as_written() -> None:
@@ -47,17 +104,44 @@ def test_a_full_policy_is_read_as_written() -> None:
             "steps": [10, 100],
             "min_bake_seconds": 300,
             "max_bake_seconds": 900,
-            "on_insufficient_data": "rollback",
+            "on_insufficient_data": "advance",
             "metric_period_seconds": 300,
-            "guards": {"max_5xx_rate": 0.01, "max_p95_latency_ratio": 1.5, "min_invocations": 50},
+            "alpha": 0.01,
+            "power": 0.9,
+            "app_namespace": "Churn/GenAI",
+            "min_period_samples": 25,
+            "metrics": [
+                {"metric": "5xx_rate", "max_absolute": 0.01, "min_sample": 50},
+                {"metric": "model_latency", "statistic": "p99", "max_ratio": 1.5},
+                {
+                    "metric": "refusal_rate",
+                    "max_ratio": 1.5,
+                    "detect_ratio": 4,
+                    "action": "hold",
+                    "critical": False,
+                },
+                {"metric": "tokens_per_request", "max_ratio": 1.3, "critical": False},
+            ],
         },
         "deployment": {"in_service_timeout_seconds": 1200, "data_capture_sampling_percent": 20},
     }
     policy = parse_policy(doc)
+    canary = policy.canary
     assert policy.version == "churn-7"
-    assert policy.canary.steps == [10.0, 100.0]
-    assert policy.canary.on_insufficient_data == "rollback"
-    assert policy.canary.guards.min_invocations == 50
+    assert canary.steps == [10.0, 100.0]
+    assert canary.on_insufficient_data == "advance"
+    assert (canary.alpha, canary.power, canary.min_period_samples) == (0.01, 0.9, 25)
+    assert canary.app_namespace == "Churn/GenAI"
+    five_xx, p99, refusals, tokens = canary.metrics
+    assert (five_xx.max_absolute, five_xx.max_ratio, five_xx.min_sample) == (0.01, None, 50)
+    assert (p99.statistic, p99.max_ratio, p99.action, p99.critical) == (
+        "p99",
+        1.5,
+        "rollback",
+        True,
+    )
+    assert (refusals.detect_ratio, refusals.action, refusals.critical) == (4.0, "hold", False)
+    assert tokens.max_ratio == 1.3
     assert policy.deployment.data_capture_sampling_percent == 20
 
 
@@ -89,9 +173,11 @@ def test_a_single_step_of_100_is_allowed() -> None:
     [
         (with_canary(stepz=[5, 100]), "policy.canary.stepz"),
         (
-            {"version": "p-1", "canary": {"guards": {"max_5xx": 0.1}}},
-            "policy.canary.guards.max_5xx",
+            with_canary(metrics=[{"metric": "5xx_rate", "max_ratio": 2, "max_5xx": 0.1}]),
+            "policy.canary.metrics.0.max_5xx",
         ),
+        # The old guard rules are gone: a policy still carrying them is told so.
+        (with_canary(guards={"max_5xx_rate": 0.05}), "policy.canary.guards"),
         ({"version": "p-1", "deploy": {}}, "policy.deploy"),
         ({"version": "p-1", "deployment": {"poll": 5}}, "policy.deployment.poll"),
     ],
@@ -126,17 +212,119 @@ def test_cloudwatch_periods_are_accepted(period: int) -> None:
     assert policy.canary.metric_period_seconds == period
 
 
+def rules(*items: dict[str, Any]) -> dict[str, Any]:
+    return with_canary(metrics=list(items))
+
+
+CRITICAL_5XX = {"metric": "5xx_rate", "max_absolute": 0.05}
+
+
 @pytest.mark.parametrize(
-    ("guards", "path"),
+    ("doc", "path", "words"),
     [
-        ({"max_5xx_rate": 0}, "policy.canary.guards.max_5xx_rate"),
-        ({"max_5xx_rate": 1.0}, "policy.canary.guards.max_5xx_rate"),
-        ({"max_p95_latency_ratio": 1.0}, "policy.canary.guards.max_p95_latency_ratio"),
-        ({"min_invocations": 0}, "policy.canary.guards.min_invocations"),
+        (
+            rules({"metric": "5xx_ratio", "max_ratio": 2}),
+            "policy.canary.metrics.0.metric",
+            "5xx_rate",
+        ),
+        (
+            rules(CRITICAL_5XX, {"metric": "p95_latency", "max_ratio": 2}),
+            "policy.canary.metrics.1.metric",
+            "one of",
+        ),
+        (
+            rules({"metric": "model_latency", "max_absolute": 0.1}),
+            "policy.canary.metrics.0",
+            "max_absolute applies to rate metrics",
+        ),
+        (
+            rules({"metric": "cost_per_request", "max_absolute": 0.5, "max_ratio": 2}),
+            "policy.canary.metrics.0",
+            "rate metrics",
+        ),
+        (rules({"metric": "5xx_rate"}), "policy.canary.metrics.0", "max_ratio or max_absolute"),
+        (
+            rules({"metric": "model_latency", "max_ratio": None}),
+            "policy.canary.metrics.0",
+            "max_ratio or max_absolute",
+        ),
+        (rules({"metric": "5xx_rate", "max_ratio": -1}), "policy.canary.metrics.0.max_ratio", "0"),
+        (rules({"metric": "5xx_rate", "max_ratio": 0}), "policy.canary.metrics.0.max_ratio", "0"),
+        (
+            rules({"metric": "model_latency", "max_ratio": 0.9}),
+            "policy.canary.metrics.0",
+            ">= 1",
+        ),
+        (
+            rules({"metric": "5xx_rate", "max_absolute": 0}),
+            "policy.canary.metrics.0.max_absolute",
+            "0",
+        ),
+        (
+            rules({"metric": "5xx_rate", "max_absolute": 1.5}),
+            "policy.canary.metrics.0.max_absolute",
+            "1",
+        ),
+        (
+            rules({"metric": "5xx_rate", "max_ratio": 2, "min_sample": 0}),
+            "policy.canary.metrics.0.min_sample",
+            "1",
+        ),
+        (
+            rules({"metric": "5xx_rate", "max_ratio": 2, "detect_ratio": 1}),
+            "policy.canary.metrics.0.detect_ratio",
+            "1",
+        ),
+        (
+            rules({"metric": "model_latency", "max_ratio": 2, "statistic": "p42"}),
+            "policy.canary.metrics.0.statistic",
+            "p95",
+        ),
+        (
+            rules({"metric": "5xx_rate", "max_ratio": 2, "action": "promote"}),
+            "policy.canary.metrics.0.action",
+            "rollback",
+        ),
+        (
+            rules({"metric": "5xx_rate", "max_ratio": 2, "critical": False}),
+            "policy.canary.metrics",
+            "at least one critical rule",
+        ),
+        (rules(), "policy.canary.metrics", "at least one critical rule"),
+        (with_canary(alpha=0), "policy.canary.alpha", "greater than 0"),
+        (with_canary(alpha=-0.05), "policy.canary.alpha", "greater than 0"),
+        (with_canary(alpha=0.5), "policy.canary.alpha", "less than 0.5"),
+        (with_canary(alpha=0.9), "policy.canary.alpha", "less than 0.5"),
+        (with_canary(power=0.3), "policy.canary.power", "0.5"),
+        (with_canary(power=1), "policy.canary.power", "1"),
+        (with_canary(min_period_samples=0), "policy.canary.min_period_samples", "1"),
+        (with_canary(app_namespace=""), "policy.canary.app_namespace", "1 character"),
     ],
 )
-def test_guard_rules_out_of_range_are_rejected(guards: dict[str, Any], path: str) -> None:
-    assert rejected(with_canary(guards=guards)).field == path
+def test_bad_metric_rules_are_rejected_naming_the_field(
+    doc: dict[str, Any], path: str, words: str
+) -> None:
+    err = rejected(doc)
+    assert err.field == path
+    assert words in err.expected
+    assert str(err).startswith(f"{path}: expected ")
+
+
+@pytest.mark.parametrize("alpha", [1e-6, 0.01, 0.05, 0.49])
+def test_alphas_inside_the_open_interval_are_accepted(alpha: float) -> None:
+    assert parse_policy(with_canary(alpha=alpha)).canary.alpha == alpha
+
+
+@pytest.mark.parametrize("name", sorted(CATALOG))
+def test_every_catalog_metric_can_be_a_ratio_rule(name: str) -> None:
+    doc = rules(CRITICAL_5XX, {"metric": name, "max_ratio": 1.5, "critical": False})
+    assert parse_policy(doc).canary.metrics[1].metric == name
+
+
+def test_a_rate_rule_may_have_only_an_absolute_ceiling() -> None:
+    (rule,) = parse_policy(rules(CRITICAL_5XX)).canary.metrics
+    assert (rule.max_absolute, rule.max_ratio, rule.critical) == (0.05, None, True)
+    assert "5.00%" in rule.label
 
 
 @pytest.mark.parametrize(

@@ -24,10 +24,21 @@ from release_guard.events import (
     ReleaseContext,
     StartRelease,
     StepRef,
-    VariantMetrics,
 )
 
-from tests.unit.fakes import FakeEndpoints, FakeLedger, FakeMetrics, FakeWorkflow
+from tests.unit.fakes import (
+    ERRORS_5XX,
+    INVOCATIONS,
+    LATENCY_SAMPLES,
+    FakeEndpoints,
+    FakeLedger,
+    FakeMetrics,
+    FakeWorkflow,
+    Period,
+    app_key,
+    latency_key,
+    steady,
+)
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 ENDPOINT = "churn-prod"
@@ -530,33 +541,75 @@ def test_a_step_beyond_the_policy_is_refused() -> None:
     assert eps.calls_named("update_weights") == []
 
 
-HEALTHY = VariantMetrics(
-    invocations=500, errors_4xx=1, errors_5xx=2, p95_latency_us=110_000, latency_samples=500
-)
-FAULTY = VariantMetrics(
-    invocations=500, errors_4xx=0, errors_5xx=100, p95_latency_us=900_000, latency_samples=500
-)
-CHAMPION = VariantMetrics(
-    invocations=9500, errors_4xx=3, errors_5xx=9, p95_latency_us=100_000, latency_samples=9500
-)
+# CloudWatch per period from the start of the release (T0): the candidate publishes
+# nothing until it has traffic; the champion serves the rest.
+HEALTHY = steady(40, requests=1000, error_rate=0.01, p95_us=110_000)
+FAULTY = steady(40, requests=500, error_rate=0.2, p95_us=900_000)
+CHAMPION = steady(40, requests=19_000, error_rate=0.01, p95_us=100_000)
+IDLE: list[Period] = [{} for _ in range(10)]  # weight 0: no datapoints at all
 
 
-def test_judge_canary_reads_the_step_window_and_decides() -> None:
+def test_judge_canary_reads_the_whole_release_and_decides() -> None:
     eps, ledger, ctx = canary_ready()
     t1 = T0 + timedelta(minutes=10)
     state = shift(eps, ledger, ctx, 0, t1)
     eps.settle()
-    metrics = FakeMetrics({"v7": HEALTHY, "v6": CHAMPION})
+    metrics = FakeMetrics({"v7": IDLE + HEALTHY, "v6": CHAMPION})
     now = t1 + timedelta(seconds=700)
     new_state, verdict, first = release.judge_canary(ctx, state, metrics, ledger, now)
     assert first is True
-    assert verdict.action == "next_step" and verdict.next_step_index == 1
+    assert verdict.action == "next_step" and verdict.next_step_index == 1, verdict.reason
     assert verdict.policy_version == "default-1"
-    assert new_state.checks == 1
-    assert new_state.champion_p95_us == 100_000
+    assert (verdict.window_start, verdict.window_end) == (T0, now)
+    assert new_state.checks == 1 and verdict.checks == 1
+    # Both variants, the whole release so far (not only this step), one period grid,
+    # every series the policy's rules need.
     windows = {(c.args["variant"], c.args["start"], c.args["end"]) for c in metrics.calls}
-    assert windows == {("v7", t1, now), ("v6", t1, now)}
-    assert "02#STEP#00#JUDGE#0001" in ledger.keys(ctx.release_id)
+    assert windows == {("v7", T0, now), ("v6", T0, now)}
+    assert {c.args["period"] for c in metrics.calls} == {60}
+    wanted = metrics.calls[0].args["wanted"]
+    assert wanted == metrics.calls[1].args["wanted"]
+    assert wanted[INVOCATIONS] == ("AWS/SageMaker", "Invocations", "Sum")
+    assert wanted[ERRORS_5XX] == ("AWS/SageMaker", "Invocation5XXErrors", "Sum")
+    assert wanted[latency_key("p95")] == ("AWS/SageMaker", "ModelLatency", "p95")
+    assert wanted[LATENCY_SAMPLES] == ("AWS/SageMaker", "ModelLatency", "SampleCount")
+    assert wanted[app_key("GuardrailTriggers")] == ("ReleaseGuard/App", "GuardrailTriggers", "Sum")
+    assert wanted[app_key("Requests")] == ("ReleaseGuard/App", "Requests", "Sum")
+    assert wanted[app_key("CostUSD")] == ("ReleaseGuard/App", "CostUSD", "Sum")
+    # Recorded once, with the step's own traffic in the snapshot (11 whole periods).
+    record = ledger.record(ctx.release_id, "02#STEP#00#JUDGE#0001")
+    assert record["kind"] == "judge"
+    assert record["verdict"]["action"] == "next_step"
+    assert record["snapshot"]["candidate"]["invocations"] == 11 * 1000
+    assert record["snapshot"]["candidate"]["errors_5xx"] == 110
+    assert record["snapshot"]["champion"]["invocations"] == 11 * 19_000
+    assert record["snapshot"]["candidate"]["p95_latency_us"] == 110_000
+    by_metric = {f["metric"]: f for f in record["verdict"]["findings"]}
+    assert by_metric["5xx_rate <= 5.00% absolute and <= 1.25x champion"]["outcome"] == "pass"
+
+
+def test_the_window_starts_on_a_period_boundary_before_the_release() -> None:
+    eps, ledger, ctx = canary_ready()
+    ctx = ctx.model_copy(update={"started_at": T0 + timedelta(seconds=25)})
+    state = shift(eps, ledger, ctx, 0, T0 + timedelta(seconds=30))
+    metrics = FakeMetrics({"v7": HEALTHY, "v6": CHAMPION})
+    now = T0 + timedelta(seconds=200)
+    _, verdict, _ = release.judge_canary(ctx, state, metrics, ledger, now)
+    assert {c.args["start"] for c in metrics.calls} == {T0}
+    assert verdict.window_start == T0
+    assert verdict.window_end == now
+
+
+def test_the_judged_window_ends_metric_delay_seconds_ago() -> None:
+    eps, ledger = account(), FakeLedger()
+    ctx = prepared(eps, policy={"version": "p", "canary": {"metric_delay_seconds": 120}})
+    deployed(eps, ledger, ctx)
+    state = shift(eps, ledger, ctx, 0, T0)
+    metrics = FakeMetrics({"v7": HEALTHY, "v6": CHAMPION})
+    now = T0 + timedelta(seconds=900)
+    _, verdict, _ = release.judge_canary(ctx, state, metrics, ledger, now)
+    assert {c.args["end"] for c in metrics.calls} == {now - timedelta(seconds=120)}
+    assert verdict.window_end == now - timedelta(seconds=120)
 
 
 def test_a_redelivered_judgement_returns_the_first_verdict() -> None:
@@ -566,7 +619,7 @@ def test_a_redelivered_judgement_returns_the_first_verdict() -> None:
     _, verdict, first = release.judge_canary(
         ctx,
         state,
-        FakeMetrics({"v7": HEALTHY, "v6": CHAMPION}),
+        FakeMetrics({"v7": IDLE + HEALTHY, "v6": CHAMPION}),
         ledger,
         t1 + timedelta(seconds=700),
     )
@@ -574,7 +627,11 @@ def test_a_redelivered_judgement_returns_the_first_verdict() -> None:
 
     # Same state again, later, with metrics that would now roll back.
     _, again, first_again = release.judge_canary(
-        ctx, state, FakeMetrics({"v7": FAULTY, "v6": CHAMPION}), ledger, t1 + timedelta(seconds=900)
+        ctx,
+        state,
+        FakeMetrics({"v7": IDLE + FAULTY, "v6": CHAMPION}),
+        ledger,
+        t1 + timedelta(seconds=900),
     )
     assert first_again is False
     assert again == verdict
@@ -589,31 +646,48 @@ def test_a_faulty_candidate_is_rolled_back_by_the_verdict() -> None:
     _, verdict, _ = release.judge_canary(ctx, state, metrics, ledger, T0 + timedelta(seconds=120))
     assert verdict.action == "rollback"
     assert "20.00%" in verdict.reason
+    assert "5XX" in verdict.reason or "5.00%" in verdict.reason
 
 
-def test_judging_before_the_window_has_data_reads_no_metrics() -> None:
+def test_judging_before_the_first_whole_period_reads_no_datapoints() -> None:
     eps, ledger = account(), FakeLedger()
     ctx = prepared(eps, policy={"version": "p", "canary": {"metric_delay_seconds": 120}})
     deployed(eps, ledger, ctx)
     state = shift(eps, ledger, ctx, 0, T0)
     metrics = FakeMetrics({"v7": HEALTHY, "v6": CHAMPION})
     _, verdict, _ = release.judge_canary(ctx, state, metrics, ledger, T0 + timedelta(seconds=60))
-    assert metrics.calls == []
     assert verdict.action == "keep_baking"
-    assert verdict.window_end == verdict.window_start == T0
+    assert verdict.wait_seconds >= 1
+    critical = [f for f in verdict.findings if f.critical]
+    assert critical and all(f.outcome == "no_data" for f in critical)
+    record = ledger.record(ctx.release_id, "02#STEP#00#JUDGE#0001")
+    assert record["snapshot"]["candidate"]["invocations"] is None
 
 
-def test_the_100_percent_step_compares_with_the_champions_last_p95() -> None:
+def test_the_judged_window_never_ends_before_it_starts() -> None:
+    eps, ledger = account(), FakeLedger()
+    ctx = prepared(eps, policy={"version": "p", "canary": {"metric_delay_seconds": 120}})
+    deployed(eps, ledger, ctx)
+    state = shift(eps, ledger, ctx, 0, T0)
+    metrics = FakeMetrics({"v7": HEALTHY, "v6": CHAMPION})
+    _, verdict, _ = release.judge_canary(ctx, state, metrics, ledger, T0 + timedelta(seconds=60))
+    assert verdict.window_end >= verdict.window_start  # got T0 - 60 s < T0
+
+
+def test_the_100_percent_step_still_uses_the_champions_earlier_periods() -> None:
+    """At 100 % the champion serves nothing (no datapoints); the evidence gathered
+    while it served still counts: a candidate 3x slower is rolled back."""
     eps, ledger, ctx = canary_ready()
-    out = release.shift_traffic(ctx, StepRef(index=3, champion_p95_us=100_000), eps, ledger, T0)
-    state = CanaryState.model_validate(out["state"])
-    assert state.percent == 100.0 and state.champion_p95_us == 100_000
-    idle = VariantMetrics(invocations=0, errors_4xx=0, errors_5xx=0, p95_latency_us=None)
-    slow = HEALTHY.model_copy(update={"p95_latency_us": 300_000})
-    _, verdict, _ = release.judge_canary(
-        ctx, state, FakeMetrics({"v7": slow, "v6": idle}), ledger, T0 + timedelta(seconds=700)
+    t3 = T0 + timedelta(minutes=20)
+    state = shift(eps, ledger, ctx, 3, t3)
+    assert state.percent == 100.0
+    slow = steady(20, requests=1000, error_rate=0.01, p95_us=300_000) + steady(
+        10, requests=20_000, error_rate=0.01, p95_us=300_000
     )
-    assert verdict.action == "rollback"
+    champion = CHAMPION[:20] + IDLE
+    metrics = FakeMetrics({"v7": slow, "v6": champion})
+    _, verdict, _ = release.judge_canary(ctx, state, metrics, ledger, t3 + timedelta(minutes=10))
+    assert verdict.action == "rollback", verdict.reason
     assert "3.00x" in verdict.reason
 
 
@@ -625,6 +699,8 @@ def test_the_post_promotion_watch_only_stops_for_a_failure() -> None:
         ctx, state, nothing, ledger, T0 + timedelta(seconds=60), watch=True
     )
     assert verdict.action == "promote"
+    assert verdict.next_step_index is None and verdict.wait_seconds == 0
+    assert "post-promotion watch" in verdict.reason
     assert "02#STEP#03#WATCH#0001" in ledger.keys(ctx.release_id)
     faulty = FakeMetrics({"v7": FAULTY, "v6": CHAMPION})
     state2 = state.model_copy(update={"checks": 1})
@@ -632,6 +708,22 @@ def test_the_post_promotion_watch_only_stops_for_a_failure() -> None:
         ctx, state2, faulty, ledger, T0 + timedelta(seconds=120), watch=True
     )
     assert verdict2.action == "rollback"
+    assert "02#STEP#03#WATCH#0002" in ledger.keys(ctx.release_id)
+
+
+def test_the_watch_rolls_back_a_5xx_regression_while_the_champion_is_idle() -> None:
+    eps, ledger, ctx = canary_ready()
+    t3 = T0 + timedelta(minutes=20)
+    state = shift(eps, ledger, ctx, 3, t3)
+    # Healthy through the canary steps, then 20 % 5XX at 100 % while the champion
+    # (weight 0 for the watch) publishes nothing.
+    cand = steady(20, requests=1000, error_rate=0.01) + steady(5, requests=20_000, error_rate=0.2)
+    champion = CHAMPION[:20] + IDLE[:5]
+    metrics = FakeMetrics({"v7": cand, "v6": champion})
+    _, verdict, _ = release.judge_canary(
+        ctx, state, metrics, ledger, t3 + timedelta(minutes=5), watch=True
+    )
+    assert verdict.action == "rollback", verdict.reason  # got "promote"
 
 
 def test_request_approval_records_the_hold_and_notifies() -> None:

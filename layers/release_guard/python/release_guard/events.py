@@ -118,10 +118,9 @@ class EndpointState(Strict):
 
 
 class StepRef(Strict):
-    """Which step to shift to, and the champion's last p95 (for the 100 % step)."""
+    """Which step to shift to."""
 
     index: int = Field(ge=0)
-    champion_p95_us: float | None = None
 
 
 class CanaryState(Strict):
@@ -130,7 +129,6 @@ class CanaryState(Strict):
     step_started_at: datetime
     checks: int = Field(0, ge=0)
     wait_seconds: int = Field(1, ge=1)
-    champion_p95_us: float | None = None
 
 
 Action = Literal["keep_baking", "next_step", "promote", "rollback", "hold"]
@@ -149,6 +147,13 @@ class Finding(Strict):
     champion_n: int
     reason: str
     interval: tuple[float, float] | None = None
+    action: Literal["rollback", "hold"] = "rollback"
+    critical: bool = True
+    e_value: float | None = Field(None, description="evidence of a regression; >= 1/alpha fails")
+    ratio: float | None = None
+    periods: int | None = None
+    required_n: int | None = Field(None, description="more candidate requests the rule needs")
+    required_periods: int | None = Field(None, description="more periods the rule needs")
 
 
 class Verdict(Strict):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from release_guard.errors import InvalidReleaseRequest
 
@@ -18,16 +18,77 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class GuardRules(Strict):
-    """Issue-2 guard rules; the candidate is compared with the champion's same window."""
+class MetricRule(Strict):
+    """One comparison of candidate with champion, and what a conclusive failure does."""
 
-    max_5xx_rate: float = Field(0.05, gt=0, lt=1, description="candidate 5XX / invocations")
-    max_p95_latency_ratio: float = Field(
-        2.0, gt=1, description="candidate p95 ModelLatency / champion p95 ModelLatency"
+    metric: str = Field(description="a name from release_guard.canary.metrics.CATALOG")
+    statistic: Literal["p50", "p90", "p95", "p99"] = "p95"
+    max_ratio: float | None = Field(
+        None, gt=0, description="allowed candidate / champion (same window)"
     )
-    min_invocations: int = Field(
-        100, ge=1, description="candidate invocations a step needs before it is judged"
+    max_absolute: float | None = Field(
+        None, gt=0, le=1, description="rates only: ceiling on the candidate's own rate"
     )
+    action: Literal["rollback", "hold"] = "rollback"
+    critical: bool = Field(
+        True, description="a step is left only with evidence on it; non-critical: act on failure"
+    )
+    min_sample: int = Field(100, ge=1, description="candidate requests before it is judged")
+    detect_ratio: float | None = Field(
+        None, gt=1, description="rate rules: the regression a step must be able to catch"
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from release_guard.canary.metrics import CATALOG
+
+        if name not in CATALOG:
+            raise ValueError(f"one of {sorted(CATALOG)}, got {name!r}")
+        return name
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> MetricRule:
+        from release_guard.canary.metrics import CATALOG
+
+        kind = CATALOG[self.metric].kind
+        if self.max_ratio is None and self.max_absolute is None:
+            raise ValueError("max_ratio or max_absolute (or both)")
+        if self.max_absolute is not None and kind != "rate":
+            raise ValueError(f"max_absolute applies to rate metrics; {self.metric} is {kind}")
+        if self.max_ratio is not None and kind != "rate" and self.max_ratio < 1:
+            raise ValueError(f"max_ratio >= 1 for {kind} metrics, got {self.max_ratio}")
+        return self
+
+    @property
+    def label(self) -> str:
+        parts = []
+        if self.max_absolute is not None:
+            parts.append(f"<= {self.max_absolute:.2%} absolute")
+        if self.max_ratio is not None:
+            parts.append(f"<= {self.max_ratio:g}x champion")
+        stat = (
+            f" {self.statistic}"
+            if self.metric.endswith("latency") or "token" in self.metric
+            else ""
+        )
+        return f"{self.metric}{stat} {' and '.join(parts)}"
+
+
+def _default_rules() -> list[MetricRule]:
+    """Common practice: 5XX over 5 % absolute rolls back at once; p95 over 2x the
+    champion rolls back; guardrail triggers over 3x roll back; negative feedback or
+    cost per request over 2x hold for an operator; a p95 regression over 10 % rolls
+    back once conclusive. GenAI metrics are not critical: an endpoint that does not
+    publish them is not held up, but their failures still act."""
+    return [
+        MetricRule(metric="5xx_rate", max_absolute=0.05, max_ratio=1.25, detect_ratio=3.0),
+        MetricRule(metric="model_latency", statistic="p95", max_ratio=2.0),
+        MetricRule(metric="model_latency", statistic="p95", max_ratio=1.1, critical=False),
+        MetricRule(metric="guardrail_rate", max_ratio=3.0, critical=False),
+        MetricRule(metric="negative_feedback_rate", max_ratio=2.0, action="hold", critical=False),
+        MetricRule(metric="cost_per_request", max_ratio=2.0, action="hold", critical=False),
+    ]
 
 
 class CanaryPolicy(Strict):
@@ -35,13 +96,25 @@ class CanaryPolicy(Strict):
     min_bake_seconds: int = Field(600, ge=1)
     check_interval_seconds: int = Field(60, ge=1)
     max_bake_seconds: int = Field(3600, ge=1)
-    on_insufficient_data: Literal["hold", "rollback"] = "hold"
+    on_insufficient_data: Literal["hold", "rollback", "advance"] = Field(
+        "hold",
+        description="when a step cannot gather its evidence in max_bake_seconds: hold for an "
+        "operator, roll back, or advance to the next step (more traffic), never promoting",
+    )
+    alpha: float = Field(
+        0.05, gt=0, lt=0.5, description="release-wide false-rollback rate, all looks, all steps"
+    )
+    power: float = Field(0.8, ge=0.5, lt=1, description="for the evidence a step must gather")
+    app_namespace: str = Field("ReleaseGuard/App", min_length=1)
+    min_period_samples: int = Field(
+        10, ge=1, description="latency/mean periods with fewer samples per variant are skipped"
+    )
     metric_period_seconds: int = Field(60, ge=1)
     metric_delay_seconds: int = Field(
         0, ge=0, description="how far CloudWatch lags; the judged window ends this long ago"
     )
     post_promotion_watch_seconds: int = Field(300, ge=0)
-    guards: GuardRules = Field(default_factory=GuardRules)
+    metrics: list[MetricRule] = Field(default_factory=_default_rules)
 
     @field_validator("steps")
     @classmethod
@@ -56,6 +129,22 @@ class CanaryPolicy(Strict):
         if steps[-1] != 100:
             raise ValueError(f"the last step must be 100, got {steps[-1]}")
         return steps
+
+    @field_validator("metrics")
+    @classmethod
+    def _some_critical(cls, rules: list[MetricRule]) -> list[MetricRule]:
+        if not any(r.critical for r in rules):
+            raise ValueError("at least one critical rule: nothing would be required to promote")
+        return rules
+
+    @model_validator(mode="after")
+    def _bakes(self) -> CanaryPolicy:
+        if self.max_bake_seconds < self.min_bake_seconds:
+            raise ValueError(
+                f"max_bake_seconds ({self.max_bake_seconds}) >= min_bake_seconds "
+                f"({self.min_bake_seconds})"
+            )
+        return self
 
     @field_validator("metric_period_seconds")
     @classmethod

@@ -1,57 +1,59 @@
-"""Per-variant AWS/SageMaker metrics over one window, and EMF-free custom metrics."""
+"""Per-variant CloudWatch series for the judge: one GetMetricData call per variant."""
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from release_guard.aws.clients import client, raise_transient
-from release_guard.events import VariantMetrics
-
-NAMESPACE = "AWS/SageMaker"
 
 
-def _query(qid: str, metric: str, dims: list[dict[str, str]], stat: str, period: int) -> dict:
-    return {
-        "Id": qid,
-        "MetricStat": {
-            "Metric": {"Namespace": NAMESPACE, "MetricName": metric, "Dimensions": dims},
-            "Period": period,
-            "Stat": stat,
-        },
-        "ReturnData": True,
-    }
-
-
-def window_period(start: datetime, end: datetime, base: int) -> int:
-    """One period covering the whole window, so p95 is the window's p95, not a mean of
-    per-minute p95s (percentiles of different periods cannot be combined)."""
-    seconds = max(1.0, (end - start).total_seconds())
-    return int(math.ceil(seconds / base) * base)
-
-
-def variant_metrics(
-    endpoint: str, variant: str, start: datetime, end: datetime, base_period: int
-) -> VariantMetrics:
+def variant_series(
+    endpoint: str,
+    variant: str,
+    start: datetime,
+    end: datetime,
+    period: int,
+    wanted: dict[str, tuple[str, str, str]],
+) -> dict[str, list[float | None]]:
+    """Per-period values for key -> (namespace, metric, stat), from ``start`` (a period
+    boundary) for every whole period before ``end``; None where no datapoint exists."""
+    count = max(0, int((end - start).total_seconds() // period))
+    out: dict[str, list[float | None]] = {key: [None] * count for key in wanted}
+    if count == 0:
+        return out
     dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
-    period = window_period(start, end, base_period)
+    ids = {f"q{i}": key for i, key in enumerate(wanted)}
     queries = [
-        _query("inv", "Invocations", dims, "Sum", period),
-        _query("e4", "Invocation4XXErrors", dims, "Sum", period),
-        _query("e5", "Invocation5XXErrors", dims, "Sum", period),
-        _query("p95", "ModelLatency", dims, "p95", period),
-        _query("n", "ModelLatency", dims, "SampleCount", period),
+        {
+            "Id": qid,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": wanted[key][0],
+                    "MetricName": wanted[key][1],
+                    "Dimensions": dims,
+                },
+                "Period": period,
+                "Stat": wanted[key][2],
+            },
+            "ReturnData": True,
+        }
+        for qid, key in ids.items()
     ]
-    values: dict[str, list[float]] = {q["Id"]: [] for q in queries}
-    kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
+    stop = start + timedelta(seconds=count * period)
+    kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": stop}
     try:
         while True:
             resp = client("cloudwatch").get_metric_data(**kwargs)
             for result in resp.get("MetricDataResults", []):
-                values[result["Id"]].extend(float(v) for v in result.get("Values", []))
+                values = out[ids[result["Id"]]]
+                pairs = zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
+                for ts, value in pairs:
+                    index = int((ts - start).total_seconds() // period)
+                    if 0 <= index < count:
+                        values[index] = float(value)
             token = resp.get("NextToken")
             if not token:
                 break
@@ -59,18 +61,4 @@ def variant_metrics(
     except ClientError as err:
         raise_transient(err)
         raise
-
-    def total(qid: str) -> int | None:
-        vals = values[qid]
-        if not vals or any(math.isnan(v) or v < 0 for v in vals):
-            return None
-        return round(sum(vals))
-
-    p95 = values["p95"]
-    return VariantMetrics(
-        invocations=total("inv"),
-        errors_4xx=total("e4"),
-        errors_5xx=total("e5"),
-        p95_latency_us=max(p95) if p95 and not any(math.isnan(v) for v in p95) else None,
-        latency_samples=total("n") or 0,
-    )
+    return out

@@ -1,190 +1,136 @@
-"""The canary judge: metrics snapshot + policy -> verdict with per-metric reasons.
+"""The canary judge: per-period series + policy -> verdict with per-rule evidence.
 
-These are the guard rules of a first release: an absolute 5XX ceiling and a p95
-latency ratio to the champion, each judged only once the step has its minimum
-sample. No data, or too little, is never a pass. The function is pure: the caller
-passes the clock and the metrics.
+Pure: the caller passes the clock and the series. The evidence of each rule comes
+from anytime-valid sequential tests (canary/evidence.py, stats/sequential.py), so
+the release-wide false-rollback rate stays at most the policy's alpha however often
+the judge looks, across all steps. No data, or too little, is never a pass.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
+
+from release_guard.canary.evidence import Series, evaluate
+from release_guard.canary.metrics import SAGEMAKER, series_key
 from release_guard.events import (
     Action,
     CanaryState,
     Finding,
-    MetricsSnapshot,
-    VariantMetrics,
     Verdict,
 )
 from release_guard.policy import CanaryPolicy
 
-
-def _rate_finding(
-    cand: VariantMetrics, champ: VariantMetrics, ceiling: float, min_n: int
-) -> Finding:
-    n = cand.invocations or 0
-    champ_rate = (
-        champ.errors_5xx / champ.invocations
-        if champ.invocations and champ.errors_5xx is not None
-        else None
-    )
-    if cand.invocations is None or cand.errors_5xx is None:
-        return Finding(
-            metric="5xx_rate",
-            outcome="no_data",
-            candidate=None,
-            champion=champ_rate,
-            threshold=ceiling,
-            candidate_n=n,
-            champion_n=champ.invocations or 0,
-            reason="no Invocations/Invocation5XXErrors published for the candidate",
-        )
-    if cand.errors_5xx > cand.invocations or cand.errors_5xx < 0:
-        return Finding(
-            metric="5xx_rate",
-            outcome="no_data",
-            candidate=None,
-            champion=champ_rate,
-            threshold=ceiling,
-            candidate_n=n,
-            champion_n=champ.invocations or 0,
-            reason=f"inconsistent data: {cand.errors_5xx} errors for {n} invocations",
-        )
-    rate = cand.errors_5xx / n if n else 0.0
-    common = {
-        "metric": "5xx_rate",
-        "candidate": rate,
-        "champion": champ_rate,
-        "threshold": ceiling,
-        "candidate_n": n,
-        "champion_n": champ.invocations or 0,
-    }
-    if n < min_n:
-        return Finding(
-            outcome="pending",
-            reason=f"{n} of {min_n} candidate invocations needed before judging",
-            **common,
-        )
-    champ_txt = f" (champion {champ_rate:.2%})" if champ_rate is not None else ""
-    if rate > ceiling:
-        return Finding(
-            outcome="fail",
-            reason=f"candidate 5XX rate {rate:.2%} over {n} requests exceeds {ceiling:.2%}"
-            + champ_txt,
-            **common,
-        )
-    return Finding(
-        outcome="pass",
-        reason=f"candidate 5XX rate {rate:.2%} over {n} requests is within {ceiling:.2%}"
-        + champ_txt,
-        **common,
-    )
+INVOCATIONS = series_key(SAGEMAKER, "Invocations", "Sum")
 
 
-def _latency_finding(
-    cand: VariantMetrics,
-    champ: VariantMetrics,
-    max_ratio: float,
-    min_n: int,
-    champion_reference_us: float | None,
-) -> Finding:
-    n = cand.invocations or 0
-    champ_p95 = champ.p95_latency_us
-    reference_note = ""
-    if champ_p95 is None and champion_reference_us is not None:
-        # At 100 % the champion serves nothing; compare with its last judged window.
-        champ_p95 = champion_reference_us
-        reference_note = " (champion p95 from its last window with traffic)"
-    common = {
-        "metric": "p95_model_latency",
-        "candidate": cand.p95_latency_us,
-        "champion": champ_p95,
-        "threshold": max_ratio,
-        "candidate_n": cand.latency_samples,
-        "champion_n": champ.latency_samples,
-    }
-    if cand.p95_latency_us is None or champ_p95 is None or champ_p95 <= 0:
-        missing = "candidate" if cand.p95_latency_us is None else "champion"
-        return Finding(
-            outcome="no_data",
-            reason=f"no ModelLatency p95 for the {missing} in this window",
-            **common,
-        )
-    ratio = cand.p95_latency_us / champ_p95
-    text = (
-        f"candidate p95 {cand.p95_latency_us / 1000:.1f} ms is {ratio:.2f}x the champion's "
-        f"{champ_p95 / 1000:.1f} ms{reference_note}"
-    )
-    if n < min_n:
-        return Finding(
-            outcome="pending",
-            reason=f"{text}; waiting for {min_n} invocations",
-            **common,
-        )
-    if ratio > max_ratio:
-        return Finding(outcome="fail", reason=f"{text}, above {max_ratio:.2f}x", **common)
-    return Finding(outcome="pass", reason=f"{text}, within {max_ratio:.2f}x", **common)
+def _hours(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def evidence_time(findings: list[Finding], series: Series, elapsed: float) -> tuple[float, str]:
+    """Seconds until the open critical rules have their evidence at today's traffic,
+    and the sentence that says so ("needs ~4,700 candidate requests at 0.4 req/s...")."""
+    step_requests = float(np.nansum(series.get("candidate", INVOCATIONS)[series.step]))
+    rate = step_requests / elapsed if elapsed > 0 else 0.0
+    if rate <= 0:
+        return 0.0, "no candidate requests in this step yet"
+    worst, text = 0.0, ""
+    for f in findings:
+        if not f.critical or f.outcome not in ("pending", "no_data"):
+            continue
+        if f.required_n:
+            secs = f.required_n / rate if rate > 0 else float("inf")
+            line = (
+                f"needs ~{f.required_n:,} more candidate requests at {rate:.2g} req/s: "
+                f"~{_hours(secs)} at this weight"
+            )
+        elif f.required_periods:
+            secs = f.required_periods * series.period_seconds
+            line = f"needs ~{f.required_periods} more periods: ~{_hours(secs)}"
+        else:
+            continue
+        if secs > worst:
+            worst, text = secs, line
+    return worst, text
 
 
 def judge(
-    snapshot: MetricsSnapshot,
+    series: Series,
     state: CanaryState,
     policy: CanaryPolicy,
     policy_version: str,
     now: datetime,
-    champion_reference_us: float | None = None,
+    window: tuple[datetime, datetime],
+    intervals: bool = True,
 ) -> Verdict:
-    guards = policy.guards
-    findings = [
-        _rate_finding(
-            snapshot.candidate, snapshot.champion, guards.max_5xx_rate, guards.min_invocations
-        ),
-        _latency_finding(
-            snapshot.candidate,
-            snapshot.champion,
-            guards.max_p95_latency_ratio,
-            guards.min_invocations,
-            champion_reference_us,
-        ),
-    ]
+    """Candidate vs champion over every period of the release so far; the verdict
+    carries each rule's evidence. A conclusive failure acts at once (its action);
+    a step is left only when every critical rule has its evidence and the minimum
+    bake has passed; without evidence by max_bake the policy decides; no data is
+    never a pass."""
+    findings = evaluate(policy, series, intervals)
     elapsed = (now - state.step_started_at).total_seconds()
     last = state.step_index == len(policy.steps) - 1
     failed = [f for f in findings if f.outcome == "fail"]
-    unsettled = [f for f in findings if f.outcome in ("no_data", "pending")]
+    open_ = [f for f in findings if f.critical and f.outcome in ("pending", "no_data")]
 
     action: Action
     wait = policy.check_interval_seconds
     next_index: int | None = None
-    if failed:
-        action = "rollback"
-        reason = "; ".join(f.reason for f in failed)
-    elif unsettled:
-        why = "; ".join(f.reason for f in unsettled)
-        if elapsed >= policy.max_bake_seconds:
-            action = policy.on_insufficient_data
-            # An operator's approval of a hold continues at the next step, not at 100 %.
+    need_s, need_text = evidence_time(findings, series, elapsed) if open_ else (0.0, "")
+    why = "; ".join(f"{f.metric}: {f.reason}" for f in open_)
+    out_of_time = bool(open_) and elapsed >= policy.max_bake_seconds
+    # Evidence short at max_bake, under a rollback policy, outranks a failure whose
+    # action is only a hold: a worse candidate never gets a milder verdict.
+    short_rollback = out_of_time and policy.on_insufficient_data == "rollback"
+    if failed and not (short_rollback and all(f.action == "hold" for f in failed)):
+        rollback = [f for f in failed if f.action == "rollback"]
+        action = "rollback" if rollback else "hold"
+        reason = "; ".join(f.reason for f in (rollback or failed))
+        if action == "hold":
             next_index = None if last else state.step_index + 1
+    elif out_of_time:
+        choice = policy.on_insufficient_data
+        if choice == "advance" and not last:
+            action, next_index = "next_step", state.step_index + 1
             reason = (
-                f"not enough evidence after {elapsed:.0f} s (limit {policy.max_bake_seconds} s): "
+                f"evidence still short after {elapsed:.0f} s; the policy raises the weight "
+                f"to {policy.steps[next_index]:g} % to gather it (never promotes without it): "
                 f"{why}"
             )
         else:
-            action = "keep_baking"
-            reason = f"keep baking: {why}"
+            action = "rollback" if choice == "rollback" else "hold"
+            next_index = None if last or action == "rollback" else state.step_index + 1
+            reason = f"not enough evidence after {elapsed:.0f} s: {need_text or why}"
+            if failed:
+                reason += "; and " + "; ".join(f.reason for f in failed)
+    elif open_:
+        action = "keep_baking"
+        reason = "keep baking: " + (need_text + "; " if need_text else "") + why
+        if need_text and elapsed + need_s > policy.max_bake_seconds:
+            reason += (
+                f" (beyond max_bake {policy.max_bake_seconds} s: then "
+                f"{policy.on_insufficient_data})"
+            )
     elif elapsed < policy.min_bake_seconds:
         action = "keep_baking"
-        remaining = policy.min_bake_seconds - elapsed
-        wait = max(1, min(wait, int(remaining + 0.999)))
-        reason = f"all checks pass; minimum bake {policy.min_bake_seconds} s not reached"
+        wait = max(1, min(wait, int(policy.min_bake_seconds - elapsed + 0.999)))
+        reason = f"every critical rule has its evidence; minimum bake {policy.min_bake_seconds} s"
     elif last:
         action = "promote"
-        reason = "all checks pass at 100 % after the minimum bake"
+        reason = "every critical rule passes at 100 % after the minimum bake"
     else:
-        action = "next_step"
-        next_index = state.step_index + 1
-        reason = f"all checks pass at {state.percent:g} %; next step {policy.steps[next_index]:g} %"
+        action, next_index = "next_step", state.step_index + 1
+        reason = (
+            f"every critical rule passes at {state.percent:g} %; "
+            f"next step {policy.steps[next_index]:g} %"
+        )
     return Verdict(
         action=action,
         reason=reason,
@@ -192,8 +138,8 @@ def judge(
         percent=state.percent,
         next_step_index=next_index,
         wait_seconds=wait if action == "keep_baking" else 0,
-        window_start=snapshot.window_start,
-        window_end=snapshot.window_end,
+        window_start=window[0],
+        window_end=window[1],
         findings=findings,
         policy_version=policy_version,
         checks=state.checks + 1,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from release_guard.events import EndpointView, VariantMetrics
+from release_guard.events import EndpointView
 
 
 class Endpoints(Protocol):
@@ -42,9 +42,15 @@ class Ledger(Protocol):
 
 
 class Metrics(Protocol):
-    def variant_metrics(
-        self, endpoint: str, variant: str, start: datetime, end: datetime, base_period: int
-    ) -> VariantMetrics: ...
+    def variant_series(
+        self,
+        endpoint: str,
+        variant: str,
+        start: datetime,
+        end: datetime,
+        period: int,
+        wanted: dict[str, tuple[str, str, str]],
+    ) -> dict[str, list[float | None]]: ...
 
 
 class Workflow(Protocol):

@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from release_guard.canary import plan
+import numpy as np
+
+from release_guard.canary import evidence, plan
+from release_guard.canary.evidence import Series
 from release_guard.canary.judge import judge
+from release_guard.canary.metrics import SAGEMAKER, align, series_key
 from release_guard.canary.ports import Endpoints, Ledger, Metrics, Workflow
 from release_guard.errors import (
     EndpointBusy,
@@ -38,7 +42,7 @@ from release_guard.events import (
     VariantMetrics,
     Verdict,
 )
-from release_guard.policy import DEFAULT_POLICY, ReleasePolicy, parse_policy
+from release_guard.policy import DEFAULT_POLICY, CanaryPolicy, ReleasePolicy, parse_policy
 
 INSTANCE_TYPE = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
 
@@ -344,7 +348,6 @@ def shift_traffic(
         step_started_at=datetime.fromisoformat(item["at"]),
         checks=0,
         wait_seconds=max(1, min(canary.check_interval_seconds, canary.min_bake_seconds)),
-        champion_p95_us=step.champion_p95_us,
     )
     return {"state": state.model_dump(mode="json"), "verdict": None}
 
@@ -364,6 +367,43 @@ def watch_verdict(verdict: Verdict) -> Verdict:
     )
 
 
+def wanted_series(policy: CanaryPolicy) -> dict[str, tuple[str, str, str]]:
+    """Every series the policy's rules read, by key, Invocations first."""
+    wanted = {series_key(SAGEMAKER, "Invocations", "Sum"): (SAGEMAKER, "Invocations", "Sum")}
+    for rule in policy.metrics:
+        for item in evidence.keys(rule, policy.app_namespace):
+            wanted.setdefault(series_key(*item), item)
+    return wanted
+
+
+def _arrays(values: dict[str, list[float | None]]) -> dict[str, np.ndarray]:
+    return {
+        k: np.array([np.nan if v is None else v for v in vs], dtype=float)
+        for k, vs in values.items()
+    }
+
+
+def _summary(values: dict[str, np.ndarray], step: np.ndarray) -> VariantMetrics:
+    """What the timeline shows for a variant in the current step."""
+
+    def total(metric: str) -> int | None:
+        arr = values.get(series_key(SAGEMAKER, metric, "Sum"))
+        if arr is None or not np.any(np.isfinite(arr[step])):
+            return None
+        return int(np.nansum(arr[step]))
+
+    p95 = values.get(series_key(SAGEMAKER, "ModelLatency", "p95"))
+    n = values.get(series_key(SAGEMAKER, "ModelLatency", "SampleCount"))
+    finite = p95[step][np.isfinite(p95[step])] if p95 is not None else np.array([])
+    return VariantMetrics(
+        invocations=total("Invocations"),
+        errors_4xx=total("Invocation4XXErrors"),
+        errors_5xx=total("Invocation5XXErrors"),
+        p95_latency_us=float(np.median(finite)) if finite.size else None,
+        latency_samples=int(np.nansum(n[step])) if n is not None else 0,
+    )
+
+
 def judge_canary(
     ctx: ReleaseContext,
     state: CanaryState,
@@ -372,31 +412,32 @@ def judge_canary(
     now: datetime,
     watch: bool = False,
 ) -> tuple[CanaryState, Verdict, bool]:
-    """Returns the new state, the verdict and whether it was first decided now."""
+    """Read both variants' per-period series for the whole release, judge, record
+    once. Returns the new state, the verdict and whether it was first decided now."""
     canary = ctx.policy.canary
-    start = state.step_started_at
-    end = now - timedelta(seconds=canary.metric_delay_seconds)
-    empty = VariantMetrics(invocations=None, errors_4xx=None, errors_5xx=None, p95_latency_us=None)
-    if end > start:
-        cand = metrics.variant_metrics(
-            ctx.endpoint_name, ctx.candidate.name, start, end, canary.metric_period_seconds
-        )
-        champ = metrics.variant_metrics(
-            ctx.endpoint_name, ctx.champion.name, start, end, canary.metric_period_seconds
-        )
-    else:
-        cand, champ, end = empty, empty, start
-    snapshot = MetricsSnapshot(window_start=start, window_end=end, candidate=cand, champion=champ)
-    verdict = judge(
-        snapshot,
-        state,
-        canary,
-        ctx.policy.version,
-        now,
-        champion_reference_us=state.champion_p95_us,
+    period = canary.metric_period_seconds
+    start = align(ctx.started_at, period)
+    end = max(start, now - timedelta(seconds=canary.metric_delay_seconds))
+    wanted = wanted_series(canary)
+    cand = _arrays(
+        metrics.variant_series(ctx.endpoint_name, ctx.candidate.name, start, end, period, wanted)
     )
+    champ = _arrays(
+        metrics.variant_series(ctx.endpoint_name, ctx.champion.name, start, end, period, wanted)
+    )
+    count = len(next(iter(cand.values()), []))
+    starts = np.array([start.timestamp() + i * period for i in range(count)])
+    step = starts + period > state.step_started_at.timestamp()
+    series = Series(candidate=cand, champion=champ, step=step, period_seconds=period)
+    verdict = judge(series, state, canary, ctx.policy.version, now, (start, end))
     if watch:
         verdict = watch_verdict(verdict)
+    snapshot = MetricsSnapshot(
+        window_start=start,
+        window_end=end,
+        candidate=_summary(cand, step),
+        champion=_summary(champ, step),
+    )
     kind = "WATCH" if watch else "JUDGE"
     written, item = ledger.record_once(
         ctx.release_id,
@@ -410,13 +451,7 @@ def judge_canary(
     )
     if not written:
         verdict = Verdict.model_validate(item["verdict"])
-    new_state = state.model_copy(
-        update={
-            "checks": verdict.checks,
-            "champion_p95_us": champ.p95_latency_us or state.champion_p95_us,
-        }
-    )
-    return new_state, verdict, written
+    return state.model_copy(update={"checks": verdict.checks}), verdict, written
 
 
 def request_approval(

@@ -22,6 +22,7 @@ Pure numpy; no scipy import on this path.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -59,10 +60,16 @@ class Evidence:
         return float(np.exp(min(self.log_e, 700.0)))
 
 
-def ratio_grid(r0: float, r_max: float = 50.0, points: int = 48) -> FloatArray:
-    """Alternatives above r0, log-spaced: the mixture spends its prior where
-    regressions live, from just above r0 to r_max times the champion."""
-    return np.exp(np.linspace(np.log(r0 * 1.02), np.log(max(r_max, r0 * 1.5)), points))
+Side = str  # "above": H0 is "at most the threshold"; "below": H0 is "at least it"
+
+
+@lru_cache(maxsize=256)
+def ratio_grid(r0: float, side: Side = "above", span: float = 50.0, points: int = 48) -> FloatArray:
+    """Alternatives beyond r0, log-spaced: above it (regressions, up to span x r0)
+    or below it (evidence of staying under the allowance, down to r0 / span)."""
+    if side == "above":
+        return np.exp(np.linspace(np.log(r0 * 1.02), np.log(r0 * span), points))
+    return np.exp(np.linspace(np.log(r0 / span), np.log(r0 / 1.02), points))
 
 
 def share(ratio: ArrayLike, n_cand: ArrayLike, n_champ: ArrayLike) -> FloatArray:
@@ -81,8 +88,11 @@ def rate_ratio_test(
     n_champ: ArrayLike,
     r0: float,
     alpha: float,
+    side: Side = "above",
 ) -> Evidence:
-    """H0: candidate rate <= r0 x champion rate, against a mixture of larger ratios.
+    """side "above": H0 candidate rate <= r0 x champion rate, against larger ratios
+    (rejecting it is a conclusive regression); side "below": H0 ratio >= r0 against
+    smaller ones (rejecting it is evidence the candidate stays within r0).
 
     Batches with no errors or no traffic on either side carry no information about
     the ratio and contribute a factor of 1."""
@@ -95,7 +105,7 @@ def rate_ratio_test(
     if not np.any(keep):
         return Evidence(0.0, threshold)
     xc, nc, xh, nh = xc[keep], nc[keep], xh[keep], nh[keep]
-    grid = ratio_grid(r0)
+    grid = ratio_grid(r0, side)
     th0 = share(r0, nc, nh)[None, :]
     th1 = share(grid[:, None], nc[None, :], nh[None, :])
     total = _log_lr(xc[None, :], (xc + xh)[None, :], th0, th1).sum(axis=1)
@@ -103,19 +113,30 @@ def rate_ratio_test(
     return Evidence(_log_mix(total, log_w), threshold)
 
 
-def proportion_test(x: ArrayLike, trials: ArrayLike, p0: float, alpha: float) -> Evidence:
-    """H0: success probability <= p0 (per batch), against a mixture of larger ones."""
-    xs = np.asarray(x, dtype=float)
-    ns = np.asarray(trials, dtype=float)
+@lru_cache(maxsize=256)
+def _p_grid(p0: float, side: Side) -> tuple[FloatArray, FloatArray]:
+    if side == "above":
+        grid = np.linspace(p0 + (1 - p0) / 64, 1 - (1 - p0) / 64, 48, dtype=np.float64)
+    else:
+        grid = np.exp(np.linspace(np.log(p0 / 1000), np.log(p0 * 63 / 64), 48), dtype=np.float64)
+    return grid, np.full(grid.size, -np.log(grid.size), dtype=np.float64)
+
+
+def proportion_test(
+    x: ArrayLike, trials: ArrayLike, p0: float, alpha: float, side: Side = "above"
+) -> Evidence:
+    """side "above": H0 success probability <= p0, against a mixture of larger ones;
+    side "below": H0 >= p0 against smaller ones. The null is the same for every
+    batch, so the totals are sufficient: the product over batches is one term."""
+    total_x = float(np.sum(x))
+    total_n = float(np.sum(trials))
     threshold = float(np.log(1.0 / alpha))
-    if ns.sum() <= 0:
+    if total_n <= 0:
         return Evidence(0.0, threshold)
-    grid = np.linspace(p0 + (1 - p0) / 64, 1 - (1 - p0) / 64, 48)
-    th0 = np.full((1, xs.size), p0)
-    th1 = np.broadcast_to(grid[:, None], (grid.size, xs.size))
-    total = _log_lr(xs[None, :], ns[None, :], th0, th1).sum(axis=1)
-    log_w = np.full(grid.size, -np.log(grid.size))
-    return Evidence(_log_mix(total, log_w), threshold)
+    grid, log_w = _p_grid(p0, side)
+    th0 = np.array([p0])
+    lr = _log_lr(np.array([total_x]), np.array([total_n]), th0, grid)
+    return Evidence(_log_mix(lr, log_w), threshold)
 
 
 def ratio_interval(
@@ -147,13 +168,17 @@ def ratio_interval(
         total = _log_lr(xc[None, :], (xc + xh)[None, :], th0, th1).sum(axis=1)
         inside.append(_log_mix(total, log_w) < threshold)
     ok = candidates[np.array(inside)]
-    if ok.size == 0:
-        return 0.0, float("inf")
+    if ok.size == 0:  # the data reject every ratio on the grid: it lies beyond an end
+        rate_c = xc.sum() / nc.sum()
+        rate_h = xh.sum() / nh.sum()
+        above = rate_h == 0 or rate_c / rate_h > 1
+        return (float(candidates[-1]), float("inf")) if above else (0.0, float(candidates[0]))
     lo = 0.0 if ok[0] == candidates[0] else float(ok[0])
     hi = float("inf") if ok[-1] == candidates[-1] else float(ok[-1])
     return lo, hi
 
 
+@lru_cache(maxsize=4096)
 def required_trials(p0: float, p1: float, alpha: float, power: float = 0.8) -> int:
     """Trials for a one-sided binomial test of p0 against p1 to reach 1/alpha with
     the given power: the expected log-evidence per trial under p1 is KL(p1 || p0);
@@ -174,6 +199,7 @@ def required_trials(p0: float, p1: float, alpha: float, power: float = 0.8) -> i
     return int(np.ceil(root**2))
 
 
+@lru_cache(maxsize=64)
 def _z(power: float) -> float:
     """Standard normal quantile by Acklam-free bisection on erf (no scipy import)."""
     from math import erf, sqrt
