@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 from release_guard.policy import MetricRule
 
-from release_guard_cli import ops, timeline
+from release_guard_cli import evaldata, ops, timeline
 from release_guard_cli.emulator import fixture
 from release_guard_cli.emulator.account import FAULTY, HEALTHY, EmulatedAccount
 from release_guard_cli.emulator.traffic import TrafficGenerator, tabular_body
@@ -131,6 +131,7 @@ def run(root: Path) -> int:
             say(f"  {result['status']}: {result['reason']}")
             desc = follow(info, result["release_id"], result["execution_arn"], 120)
             ok &= _report(desc, "FAILED", ENDPOINT)
+            ok &= _gate_release(account, info, root)
         finally:
             traffic.stop()
         stats = traffic.stats()
@@ -144,6 +145,64 @@ def run(root: Path) -> int:
         )
         say(f"handler logs: {account.gaps.log}")
     return 0 if ok else 1
+
+
+def _gate_release(account: EmulatedAccount, info: ops.StackInfo, root: Path) -> bool:
+    """(c) the eval gate rejects a candidate before it is deployed."""
+    say("\n== (c) candidate v4, weaker on 'returns' questions: the eval gate runs first")
+    sm = boto3.client("sagemaker")
+    before = ops.endpoint_state(ENDPOINT)
+    pkg = account.register_package(GROUP, HEALTHY, approved=True)
+    version = pkg.rsplit("/", 1)[-1]
+    prefix = f"evals/v{version}"
+    s3 = boto3.client("s3")
+    for system, recs in (
+        ("candidate", evaldata.records("candidate", accuracy={"returns": 0.72})),
+        ("champion", evaldata.records("champion")),
+    ):
+        s3.put_object(Bucket=info.bucket, Key=f"{prefix}/{system}.jsonl", Body=evaldata.jsonl(recs))
+    policy = json.loads((root / "policies" / "demo.json").read_text())
+    policy["gate"] = {
+        "candidate_uri": f"s3://{info.bucket}/{prefix}/candidate.jsonl",
+        "champion_uri": f"s3://{info.bucket}/{prefix}/champion.jsonl",
+        "on_inconclusive": "fail",
+    }
+    result = ops.start(
+        info,
+        {
+            "endpoint_name": ENDPOINT,
+            "model_package_arn": pkg,
+            "policy": policy,
+            "trigger": "cli",
+            "requested_by": "demo",
+        },
+    )
+    say(f"  {result['status']}: eval records in s3://{info.bucket}/{prefix}/")
+    desc = follow(info, result["release_id"], result["execution_arn"], 120)
+    gate = next((i for i in ops.events(info, result["release_id"]) if i.get("kind") == "gate"), {})
+    for line in timeline.gate_table(gate.get("rows", [])):
+        say("    " + line)
+    md = gate.get("markdown_uri")
+    if md:
+        bucket, key = md.removeprefix("s3://").split("/", 1)
+        local = root / "out" / "demo" / "eval-gate.md"
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        say(f"  gate report: {md} (copy: {local})")
+    package = sm.describe_model_package(ModelPackageName=pkg)
+    say(
+        f"  model registry: {pkg.rsplit(':', 1)[-1]} is {package['ModelApprovalStatus']}: "
+        f"{package.get('ApprovalDescription', '')[:160]}"
+    )
+    after = ops.endpoint_state(ENDPOINT)
+    untouched = after["EndpointConfigName"] == before["EndpointConfigName"]
+    say(f"  execution {desc['status']} ({desc.get('error')}); endpoint untouched: {untouched}")
+    return bool(
+        desc["status"] == "FAILED"
+        and desc.get("error") == "EvalGateFailed"
+        and package["ModelApprovalStatus"] == "Rejected"
+        and untouched
+    )
 
 
 def _report(desc: dict[str, Any], expected: str, endpoint: str) -> bool:

@@ -34,6 +34,12 @@ def describe(item: dict[str, Any], t0: datetime | None, ctx: dict[str, str]) -> 
             f"{'on' if (item.get('data_capture') or {}).get('EnableCapture') else 'off'}; "
             f"config {item.get('result', {}).get('endpoint_config_name')}"
         ]
+    if kind == "gate":
+        return [
+            f"{t}  gate      {str(item.get('verdict')).upper()} on {item.get('pairs')} paired "
+            f"examples: {item.get('reason')}",
+            f"           report {item.get('markdown_uri')}",
+        ]
     if kind == "shift":
         w = item.get("weights", {})
         split = " / ".join(f"{k} {v:g} %" for k, v in w.items())
@@ -77,3 +83,27 @@ def endpoint_lines(desc: dict[str, Any]) -> list[str]:
         f"DescribeEndpoint {desc['EndpointName']}: {desc['EndpointStatus']}, "
         f"config {desc['EndpointConfigName']}, variants: {variants}"
     ]
+
+
+def gate_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The gate's evidence table, rows that were tested (slices too small are skipped)."""
+
+    def num(x: Any) -> str:
+        return "n/a" if x is None else f"{x:.4g}"
+
+    out = [
+        f"{'metric':<16} {'slice':<9} {'rule':<16} {'n':>5} {'candidate':>9} "
+        f"{'champion':>9} {'interval':>21}  decision"
+    ]
+    for r in rows:
+        if r.get("decision") == "skipped":
+            continue
+        interval = (
+            f"[{num(r.get('low'))}, {num(r.get('high'))}]" if r.get("low") is not None else ""
+        )
+        out.append(
+            f"{r['metric']:<16} {r['slice']:<9} {r['rule']:<16} {r['n']:>5} "
+            f"{num(r.get('candidate')):>9} {num(r.get('champion')):>9} {interval:>21}  "
+            f"{r['decision']}"
+        )
+    return out

@@ -16,7 +16,7 @@ from release_guard_cli.emulator.traffic import TrafficGenerator, TrafficStats, t
 from tests.conftest import ENDPOINT, GROUP, ROOT
 
 TEST_POLICY = ROOT / "policies" / "test.json"
-RATE_PER_S = 60
+RATE_PER_S = 200
 TERMINAL = {"promoted", "rolled_back", "rollback_unverified", "failed"}
 
 

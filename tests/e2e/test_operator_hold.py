@@ -25,7 +25,8 @@ from tests.e2e.support import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:No application metrics")]
 
-HOLD = policy(**{"canary.on_insufficient_data": "hold", "canary.max_bake_seconds": 2})
+# A step without traffic holds after 8 s; with traffic a step gathers its evidence in less.
+HOLD = policy(**{"canary.on_insufficient_data": "hold", "canary.max_bake_seconds": 8})
 
 
 @pytest.fixture(scope="module")

@@ -454,6 +454,7 @@ def test_globals_wire_every_function(template: dict[str, Any], resources: dict[s
         "RELEASE_POLICY_URI",
         "MODEL_EXECUTION_ROLE_ARN",
         "DATA_CAPTURE_S3_URI",
+        "REPORTS_BUCKET",
     }
     start_env = resources["StartReleaseFunction"]["Properties"]["Environment"]["Variables"]
     assert start_env == {"STATE_MACHINE_ARN": {"Ref": "ReleaseStateMachine"}}

@@ -161,10 +161,80 @@ class DeploymentPolicy(Strict):
     data_capture_sampling_percent: int = Field(100, ge=0, le=100)
 
 
+class GateMetric(Strict):
+    """One offline comparison of candidate with champion on the same examples."""
+
+    metric: str = Field(
+        min_length=1, description="a score name in the records, or latency_ms / cost_usd"
+    )
+    statistic: Literal["mean", "p50", "p90", "p95", "p99"] = "mean"
+    direction: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
+    floor: float | None = Field(None, description="absolute bound the candidate must meet")
+    margin: float | None = Field(
+        None, ge=0, description="non-inferiority margin: how much worse than the champion"
+    )
+    margin_kind: Literal["absolute", "relative"] = "absolute"
+    hard: bool = Field(False, description="safety gate: no regression allowed at all")
+    min_improvement: float | None = Field(
+        None, gt=0, description="relative: the candidate must beat the champion by this"
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> GateMetric:
+        if self.floor is None and self.margin is None and not self.hard:
+            raise ValueError("floor, margin or hard (or several)")
+        if self.statistic != "mean" and self.margin_kind != "relative":
+            raise ValueError("percentile metrics compare as ratios: margin_kind relative")
+        return self
+
+
+def _default_gate_metrics() -> list[GateMetric]:
+    """Common practice: format validity >= 0.95, relevance >= 0.80, safety >= 0.99 and
+    no regression, accuracy at most 2 % relative below the champion, p95 latency at
+    most 10 % above, cost per request at most 2x."""
+    return [
+        GateMetric(metric="format_validity", floor=0.95),
+        GateMetric(metric="relevance", floor=0.80),
+        GateMetric(metric="safety", floor=0.99, hard=True),
+        GateMetric(metric="accuracy", margin=0.02, margin_kind="relative"),
+        GateMetric(
+            metric="latency_ms",
+            statistic="p95",
+            direction="lower_is_better",
+            margin=0.10,
+            margin_kind="relative",
+        ),
+        GateMetric(
+            metric="cost_usd", direction="lower_is_better", margin=1.0, margin_kind="relative"
+        ),
+    ]
+
+
+class GatePolicy(Strict):
+    """The eval gate: offline evidence before the candidate sees traffic."""
+
+    candidate_uri: str | None = Field(None, pattern=r"^s3://[^/]+/.+$")
+    champion_uri: str | None = Field(None, pattern=r"^s3://[^/]+/.+$")
+    format: Literal["records", "promptfoo", "fmeval", "deepeval"] = "records"
+    metrics: list[GateMetric] = Field(default_factory=_default_gate_metrics)
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="one-sided, Holm across the table")
+    power: float = Field(0.8, ge=0.5, lt=1)
+    min_slice_size: int = Field(30, ge=1)
+    slices: bool = True
+    max_problem_fraction: float = Field(
+        0.02, ge=0, le=1, description="missing pairs, duplicates, bad lines: above this, fail"
+    )
+    bootstrap_resamples: int = Field(1000, ge=100, le=20000)
+    seed: int = 0
+    on_inconclusive: Literal["fail", "hold"] = "hold"
+    reject_package_on_fail: bool = True
+
+
 class ReleasePolicy(Strict):
     version: str = Field(min_length=1, max_length=64)
     canary: CanaryPolicy = Field(default_factory=CanaryPolicy)
     deployment: DeploymentPolicy = Field(default_factory=DeploymentPolicy)
+    gate: GatePolicy | None = Field(None, description="no gate when absent")
     operator_timeout_seconds: int = Field(86400, ge=60)
     rollback_poll_seconds: int = Field(10, ge=1)
     rollback_max_attempts: int = Field(360, ge=1)

@@ -21,6 +21,7 @@ class Settings(Strict):
     model_execution_role_arn: str | None = None
     data_capture_s3_uri: str | None = None
     state_machine_arn: str | None = None
+    reports_bucket: str | None = None
 
 
 @cache

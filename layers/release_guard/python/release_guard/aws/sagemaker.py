@@ -120,3 +120,17 @@ def record_on_package(arn: str, properties: dict[str, str]) -> None:
     except ClientError as err:
         raise_transient(err)
         raise
+
+
+def reject_package(arn: str, reason: str, properties: dict[str, str]) -> None:
+    """The registry shows why: Rejected, the reason, and where the report is."""
+    try:
+        client("sagemaker").update_model_package(
+            ModelPackageArn=arn,
+            ModelApprovalStatus="Rejected",
+            ApprovalDescription=reason[:1024],
+            CustomerMetadataProperties=properties,
+        )
+    except ClientError as err:
+        raise_transient(err)
+        raise

@@ -618,6 +618,9 @@ def reason_of(state: dict[str, Any]) -> str:
     verdict = (state.get("canary") or {}).get("verdict")
     if isinstance(verdict, dict):
         return str(verdict.get("reason", ""))
+    gate = state.get("gate")
+    if isinstance(gate, dict) and gate.get("verdict"):
+        return f"eval gate {gate['verdict']}: {gate.get('reason', '')}"[:1000]
     return ""
 
 

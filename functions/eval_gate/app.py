@@ -1,0 +1,41 @@
+"""Run Eval Gate: paired, non-inferiority gating before the candidate sees traffic."""
+
+from typing import Any
+
+from release_guard.aws import evals, ledger, sagemaker
+from release_guard.errors import InvalidReleaseRequest
+from release_guard.events import ReleaseContext, parse
+from release_guard.gate.run import parse_records, run_gate
+from release_guard.observability import MetricUnit, boundary, logger, metrics
+from release_guard.settings import settings
+from release_guard.wiring import now
+
+
+@boundary
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    ctx = parse(ReleaseContext, event.get("release"), "release")
+    gate = ctx.policy.gate
+    uris = {
+        "candidate": (event.get("candidate_uri") or (gate.candidate_uri if gate else None)),
+        "champion": (event.get("champion_uri") or (gate.champion_uri if gate else None)),
+    }
+    for system, uri in uris.items():
+        if not uri:
+            raise InvalidReleaseRequest(f"gate.{system}_uri", "an s3:// URI of eval records")
+    bucket = settings().reports_bucket
+    if not bucket:
+        raise InvalidReleaseRequest("REPORTS_BUCKET", "the stack bucket for gate reports")
+    verdict, out = run_gate(
+        ctx,
+        {k: str(v) for k, v in uris.items()},
+        evals,
+        parse_records,
+        sagemaker,
+        ledger,
+        f"s3://{bucket}/reports",
+        now(),
+    )
+    metrics.add_dimension(name="Verdict", value=verdict.verdict)
+    metrics.add_metric(name="EvalGateVerdicts", unit=MetricUnit.Count, value=1)
+    logger.info("eval gate", extra={"release_id": ctx.release_id, "verdict": out})
+    return out

@@ -1,0 +1,1 @@
+"""Eval gate domain: records, paired statistics and the gate decision. No boto3."""

@@ -1,0 +1,119 @@
+"""Run Eval Gate as a workflow state: read both systems' records, decide, report.
+
+A malformed record (invalid JSON, no id, no system) is an error naming its file and
+line: the release stops before anything is deployed. Softer problems (missing pairs,
+duplicates, non-numeric scores, empty files) are counted and fail the gate only above
+the policy's limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from release_guard.errors import InvalidReleaseRequest
+from release_guard.events import ReleaseContext
+from release_guard.gate.gate import GateVerdict, evaluate, markdown
+from release_guard.gate.records import EvalRecord, Problems, parse_lines
+from release_guard.policy import GatePolicy
+
+FATAL = ("invalid JSON", "missing id", "missing system", "invalid system")
+
+Parser = Callable[[str, str, str], tuple[list[EvalRecord], Problems]]
+
+
+class Storage(Protocol):
+    def read_text(self, uri: str, field: str) -> str: ...
+    def write_text(self, uri: str, text: str, content_type: str) -> None: ...
+
+
+class Registry(Protocol):
+    def reject_package(self, arn: str, reason: str, properties: dict[str, str]) -> None: ...
+
+
+class Ledger(Protocol):
+    def record_once(
+        self, release_id: str, key: str, item: dict[str, Any]
+    ) -> tuple[bool, dict[str, Any]]: ...
+
+
+def parse_records(text: str, source: str, system: str) -> tuple[list[EvalRecord], Problems]:
+    """release-guard's own format; records of the other system in the file are counted."""
+    records, problems = parse_lines(text, source)
+    mine = [r for r in records if r.system == system]
+    if len(mine) != len(records):
+        problems.add("record of the other system", f"{source}: {len(records) - len(mine)}")
+    return mine, problems
+
+
+def load(
+    policy: GatePolicy, uris: dict[str, str], storage: Storage, parser: Parser
+) -> tuple[list[EvalRecord], list[EvalRecord], Problems]:
+    problems = Problems()
+    loaded: dict[str, list[EvalRecord]] = {}
+    for system, uri in uris.items():
+        text = storage.read_text(uri, f"gate.{system}_uri")
+        records, found = parser(text, uri, system)
+        for kind in FATAL:
+            if found.counts.get(kind):
+                where = found.examples[kind][0]
+                raise InvalidReleaseRequest(
+                    f"gate.{system}_uri", f"valid eval records ({kind} at {where})", uri
+                )
+        problems.merge(found)
+        loaded[system] = records
+    return loaded["candidate"], loaded["champion"], problems
+
+
+def run_gate(
+    ctx: ReleaseContext,
+    uris: dict[str, str],
+    storage: Storage,
+    parser: Parser,
+    registry: Registry,
+    ledger: Ledger,
+    reports_prefix: str,
+    now: datetime,
+) -> tuple[GateVerdict, dict[str, Any]]:
+    policy = ctx.policy.gate
+    if policy is None:
+        raise InvalidReleaseRequest("policy.gate", "a gate policy for Run Eval Gate")
+    candidate, champion, problems = load(policy, uris, storage, parser)
+    verdict = evaluate(candidate, champion, problems, policy)
+    base = f"{reports_prefix.rstrip('/')}/{ctx.release_id}/eval-gate"
+    report_uri, md_uri = f"{base}.json", f"{base}.md"
+    storage.write_text(report_uri, verdict.model_dump_json(indent=1), "application/json")
+    title = f"Eval gate: {ctx.release_id} ({ctx.candidate.name} vs {ctx.champion.name})"
+    storage.write_text(md_uri, markdown(verdict, title), "text/markdown")
+    first, _ = ledger.record_once(
+        ctx.release_id,
+        "00#GATE",
+        {
+            "kind": "gate",
+            "at": now.isoformat(),
+            "verdict": verdict.verdict,
+            "reason": verdict.reason,
+            "pairs": verdict.pairs,
+            "problems": verdict.problems,
+            "rows": [r.model_dump(mode="json") for r in verdict.rows[:200]],
+            "report_uri": report_uri,
+            "markdown_uri": md_uri,
+            "policy_version": ctx.policy.version,
+        },
+    )
+    if first and verdict.verdict == "fail" and policy.reject_package_on_fail:
+        registry.reject_package(
+            ctx.model_package_arn,
+            f"release-guard eval gate failed: {verdict.reason}",
+            {"release-guard:gate": "fail", "release-guard:gate-report": md_uri[:256]},
+        )
+    out = {
+        "verdict": verdict.verdict,
+        "reason": verdict.reason[:2000],
+        "pairs": verdict.pairs,
+        "report_uri": report_uri,
+        "markdown_uri": md_uri,
+        "on_inconclusive": policy.on_inconclusive,
+    }
+    return verdict, out
