@@ -91,6 +91,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve.run(_root(), args.port, args.rate, args.seconds)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from release_guard_cli import evalcmd
+
+    return evalcmd.run(args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="release-guard", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -108,6 +114,13 @@ def parser() -> argparse.ArgumentParser:
     srv.add_argument("--rate", type=float, default=40, help="traffic, requests per second")
     srv.add_argument("--seconds", type=float, default=None, help="stop after (default: Ctrl-C)")
     srv.set_defaults(fn=cmd_serve)
+    ev = sub.add_parser("eval", help="eval datasets against candidate and champion variants")
+    evsub = ev.add_subparsers(dest="action", required=True)
+    er = evsub.add_parser("run", help="invoke both variants (TargetVariant), score, write records")
+    from release_guard_cli import evalcmd
+
+    evalcmd.add_arguments(er)
+    er.set_defaults(fn=cmd_eval)
     rel = sub.add_parser("release", help="start, inspect and answer releases (AWS or emulated)")
     rel.add_argument("--stack-name", default="release-guard")
     rsub = rel.add_subparsers(dest="action", required=True)

@@ -5,7 +5,8 @@ from typing import Any
 from release_guard.aws import evals, ledger, sagemaker
 from release_guard.errors import InvalidReleaseRequest
 from release_guard.events import ReleaseContext, parse
-from release_guard.gate.run import parse_records, run_gate
+from release_guard.gate.adapters import parser_for
+from release_guard.gate.run import run_gate
 from release_guard.observability import MetricUnit, boundary, logger, metrics
 from release_guard.settings import settings
 from release_guard.wiring import now
@@ -29,7 +30,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ctx,
         {k: str(v) for k, v in uris.items()},
         evals,
-        parse_records,
+        parser_for(gate.format if gate else "records", mapping=gate.mapping if gate else None),
         sagemaker,
         ledger,
         f"s3://{bucket}/reports",

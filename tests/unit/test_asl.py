@@ -54,7 +54,7 @@ def test_every_error_equals_is_a_known_error(asl: dict[str, Any]) -> None:
 def test_the_release_definition_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     problems, counts = validate_asl.validate(ASL, TEMPLATE)
     assert problems == []
-    assert counts["placeholders"] == 11
+    assert counts["placeholders"] == 12
     assert validate_asl.main([str(ASL), "--template", str(TEMPLATE)]) == 0
     assert capsys.readouterr().out.startswith("OK ")
 

@@ -162,7 +162,15 @@ def test_promptfoo_provider_error_is_a_failed_record_and_a_counted_problem() -> 
     assert example.startswith("errors.json: $.results.results[2]: ")
     assert "504 Gateway Timeout" in example
     q3 = keyed(records)[("candidate", "q3", 0)]
-    assert q3.scores == {"pass": 0.0, "score": 0.0}
+    # Like the eval runner's failed invocations: 0 on every metric the test has.
+    assert q3.scores == {
+        "pass": 0.0,
+        "score": 0.0,
+        "accuracy": 0.0,
+        "format_validity": 0.0,
+        "relevance": 0.0,
+        "assert.not-contains": 0.0,
+    }
     assert q3.latency_ms is None and q3.cost_usd is None  # not a response time
     assert "504" in getattr(q3, "error", "")
     assert len(records) == 4
@@ -188,6 +196,25 @@ def test_promptfoo_without_an_id_var_uses_test_index_and_groups_repeats() -> Non
     assert not problems.counts  # testIdx 0,1 are repeats of test 1: id "0", samples 0 and 1
     assert pairs(repeated, "champion") == {(str(i), s) for i in (0, 2, 4, 6) for s in (0, 1)}
     assert keyed(repeated)[("champion", "4", 1)].model_output == "Use `git stash`."
+
+
+def test_promptfoo_judge_comes_from_the_config_and_changes_with_the_rubric() -> None:
+    doc = json.loads(read("promptfoo/both.json"))
+    row = doc["results"]["results"][0]
+    rubric = row["testCase"]["assert"][2]
+    del rubric["provider"]
+    [plain], _ = from_promptfoo(json.dumps(row), "r.jsonl", "champion")
+    assert plain.judge is None  # promptfoo's default grader is not in the file
+
+    row["testCase"]["options"] = {"provider": {"id": "bedrock:claude-judge"}}
+    row["testCase"]["assert"] = [{"type": "assert-set", "assert": [rubric]}]
+    [nested], _ = from_promptfoo(json.dumps(row), "r.jsonl", "champion")
+    assert nested.judge is not None and nested.judge.model == "bedrock:claude-judge"
+
+    rubric["value"] = "The answer is short."
+    [changed], _ = from_promptfoo(json.dumps(row), "r.jsonl", "champion")
+    assert changed.judge is not None and changed.judge.model == nested.judge.model
+    assert changed.judge.prompt_hash != nested.judge.prompt_hash
 
 
 def test_promptfoo_bad_rows_are_each_counted_with_their_json_path() -> None:
@@ -381,10 +408,15 @@ def test_mapping_bad_rows_are_counted_by_line() -> None:
 
 
 def test_mapping_expression_errors_on_a_row_are_counted() -> None:
-    text = '{"a": 1}\n{"a": "x"}\n'
+    text = '{"a": 1}\n{"a": "x"}\n{"a": ""}\n{"a": 1.5}\n'
     records, problems = from_mapping(text, "f", "champion", {"id": "to_string(abs(a))"})
-    assert [r.id for r in records] == ["1"]
+    assert [r.id for r in records] == ["1", "1.5"]
     assert only(problems, "mapping error")[0].startswith("f:2: $: id = 'to_string(abs(a))': ")
+    assert only(problems, "mapping error")[1].startswith("f:3: $: ")
+
+    _, plain = from_mapping(text, "f", "champion", {"id": "a"})
+    assert only(plain, "missing id") == ["f:3: $: id = 'a' gave nothing"]
+    assert only(plain, "invalid id") == ["f:4: $: id: 1.5"]
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,8 @@ FUNCTIONS = {
     "PromoteFunction": "promote",
     "RollBackFunction": "roll_back",
     "FinishReleaseFunction": "finish_release",
+    "EvalGateFunction": "eval_gate",
+    "RunEvalFunction": "run_eval",
 }
 
 # Actions AWS authorises only on Resource "*" (no resource-level permissions).
@@ -123,6 +125,7 @@ def test_functions_call_what_they_need_and_no_more(resources: dict[str, Any]) ->
             "sagemaker:DescribeEndpoint",
             "sagemaker:DescribeModelPackage",
             "states:StartExecution",
+            "states:DescribeExecution",
             "s3:GetObject",
         },
         "PrepareReleaseFunction": {
@@ -182,6 +185,15 @@ def test_functions_call_what_they_need_and_no_more(resources: dict[str, Any]) ->
             "sagemaker:UpdateModelPackage",
         }
         | ledger,
+        "EvalGateFunction": {"s3:GetObject", "s3:PutObject", "sagemaker:UpdateModelPackage"}
+        | ledger,
+        "RunEvalFunction": {
+            "sagemaker:InvokeEndpoint",
+            "sagemaker:DescribeEndpoint",
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:ListBucket",
+        },
     }
     assert {name: actions_of(resources, name) for name in FUNCTIONS} == expected
 

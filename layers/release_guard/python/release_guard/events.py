@@ -101,6 +101,7 @@ class ReleaseContext(Strict):
     requested_by: str | None = None
     started_at: datetime
     lock_seconds: int = Field(ge=60)
+    eval_runs_prefix: str | None = None
 
 
 class DeployResult(Strict):

@@ -215,7 +215,21 @@ class GatePolicy(Strict):
 
     candidate_uri: str | None = Field(None, pattern=r"^s3://[^/]+/.+$")
     champion_uri: str | None = Field(None, pattern=r"^s3://[^/]+/.+$")
-    format: Literal["records", "promptfoo", "fmeval", "deepeval"] = "records"
+    format: Literal["records", "promptfoo", "fmeval", "deepeval"] = Field(
+        "records", description="who wrote the record files (docs/eval-formats.md)"
+    )
+    mapping: dict[str, str] | None = Field(
+        None, description="JMESPath per record field for any other JSON Lines output"
+    )
+    dataset_uri: str | None = Field(
+        None,
+        pattern=r"^s3://[^/]+/.+$",
+        description="no records yet: run this dataset on both variants (Run Eval) first",
+    )
+    scorers: dict[str, Any] = Field(
+        default_factory=dict, description="Run Eval's scorer config (docs/eval-runner.md)"
+    )
+    repeats: int = Field(1, ge=1, le=20)
     metrics: list[GateMetric] = Field(default_factory=_default_gate_metrics)
     alpha: float = Field(0.05, gt=0, lt=0.5, description="one-sided, Holm across the table")
     power: float = Field(0.8, ge=0.5, lt=1)
@@ -228,6 +242,15 @@ class GatePolicy(Strict):
     seed: int = 0
     on_inconclusive: Literal["fail", "hold"] = "hold"
     reject_package_on_fail: bool = True
+
+    @model_validator(mode="after")
+    def _source(self) -> GatePolicy:
+        records = self.candidate_uri is not None and self.champion_uri is not None
+        if not records and self.dataset_uri is None:
+            raise ValueError("candidate_uri and champion_uri (eval records), or dataset_uri")
+        if (self.candidate_uri is None) != (self.champion_uri is None):
+            raise ValueError("candidate_uri and champion_uri together")
+        return self
 
 
 class ReleasePolicy(Strict):

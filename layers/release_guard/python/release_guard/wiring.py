@@ -16,6 +16,7 @@ def defaults() -> Defaults:
         policy_uri=s.release_policy_uri,
         role_arn=s.model_execution_role_arn,
         capture_uri=s.data_capture_s3_uri,
+        reports_bucket=s.reports_bucket,
     )
 
 

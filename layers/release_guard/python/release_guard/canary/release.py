@@ -56,6 +56,7 @@ class Defaults:
     policy_uri: str | None
     role_arn: str | None
     capture_uri: str | None
+    reports_bucket: str | None = None
 
 
 def _iso(ts: datetime) -> str:
@@ -152,6 +153,11 @@ def prepare(
         requested_by=request.requested_by,
         started_at=now,
         lock_seconds=lease,
+        eval_runs_prefix=(
+            f"s3://{defaults.reports_bucket}/evals/runs/{release_id}/"
+            if defaults.reports_bucket
+            else None
+        ),
     )
 
 

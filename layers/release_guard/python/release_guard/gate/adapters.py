@@ -126,9 +126,9 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _hash(value: Any) -> str:
+def _hash(value: Any, length: int = 64) -> str:
     canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return hashlib.sha256(canonical.encode()).hexdigest()[:length]
 
 
 def _put_score(
@@ -329,8 +329,13 @@ def _promptfoo_judge(row: dict[str, Any], config: dict[str, Any]) -> dict[str, s
     )
     graders: set[str] = set()
     rubrics: list[Any] = []
-    for assertion in assertions:
+    pending = list(assertions or [])
+    while pending:
+        assertion = pending.pop()
         if not isinstance(assertion, dict) or not isinstance(assertion.get("type"), str):
+            continue
+        if assertion["type"] == "assert-set" and isinstance(assertion.get("assert"), list):
+            pending.extend(assertion["assert"])
             continue
         kind = assertion["type"].removeprefix("not-")
         if kind not in PROMPTFOO_MODEL_GRADED:
@@ -343,6 +348,20 @@ def _promptfoo_judge(row: dict[str, Any], config: dict[str, Any]) -> dict[str, s
         return None  # promptfoo's default grader is not written to the file
     rubrics.sort(key=lambda r: json.dumps(r, sort_keys=True, default=str))
     return {"model": ",".join(sorted(graders)), "prompt_hash": _hash(rubrics)}
+
+
+def _assertion_names(components: Any) -> Iterator[tuple[str, Any]]:
+    """(score name, component) for each graded assertion: its ``metric``, or
+    ``assert.<type>`` (``#2``, ``#3``... when the type repeats in the test)."""
+    seen: Counter[str] = Counter()
+    for component in components if isinstance(components, list) else []:
+        assertion = _dict(_dict(component).get("assertion"))
+        metric, kind = _text(assertion.get("metric")), assertion.get("type")
+        if metric:
+            yield metric, component
+        elif isinstance(kind, str):
+            seen[kind] += 1
+            yield f"assert.{kind}" + (f"#{seen[kind]}" if seen[kind] > 1 else ""), component
 
 
 def _promptfoo_rows(
@@ -454,16 +473,11 @@ def _promptfoo_row(
     if "score" in row:
         _put_score(scores, "score", row["score"], at, problems)
     grading = _dict(row.get("gradingResult"))
-    seen: Counter[str] = Counter()
-    for i, component in enumerate(grading.get("componentResults") or []):
-        assertion = _dict(_dict(component).get("assertion"))
-        kind = assertion.get("type")
-        if not isinstance(kind, str) or assertion.get("metric"):
-            continue  # named assertions are in namedScores
-        seen[kind] += 1
-        name = f"assert.{kind}" + (f"#{seen[kind]}" if seen[kind] > 1 else "")
-        where = at.at("gradingResult").at("componentResults").at(i)
-        _put_score(scores, name, _dict(component).get("score"), where, problems)
+    components = grading.get("componentResults")
+    for i, (name, component) in enumerate(_assertion_names(components)):
+        if name.startswith("assert."):  # named assertions are in namedScores
+            where = at.at("gradingResult").at("componentResults").at(i)
+            _put_score(scores, name, _dict(component).get("score"), where, problems)
     named = row.get("namedScores")
     for name, value in _dict(named).items():
         _put_score(scores, name, value, at.at("namedScores"), problems)
@@ -476,6 +490,10 @@ def _promptfoo_row(
     failed = reason == 2 or (reason is None and bool(response.get("error")))
     if failed:
         problems.add("error result", f"{at}: {_short(error or 'failureReason 2', 200)}")
+        # Like the eval runner: a failed call scores 0 on every metric of its test.
+        asserts = [{"assertion": a} for a in test.get("assert") or []]
+        for name, _ in _assertion_names(asserts):
+            scores.setdefault(name, 0.0)
     cached = response.get("cached") is True
     usage = _dict(response.get("tokenUsage")) or _dict(row.get("tokenUsage"))
     fields: dict[str, Any] = {
@@ -648,7 +666,7 @@ def _fmeval_fields(row: dict[str, Any], at: _At, problems: Problems) -> dict[str
         problems.add("error result", f"{at.at('error')}: {_short(row['error'], 200)}")
     target = row.get("target_output")
     return {
-        "id": "fm-" + _hash(identity),
+        "id": "fm-" + _hash(identity, 16),
         "model_input": row.get("model_input"),
         "model_output": row.get("model_output"),
         "target_output": target if target is None or isinstance(target, str) else str(target),
@@ -823,7 +841,7 @@ def _mapped_fields(
                 _put_score(scores, key.removeprefix("scores."), value, at, problems, booleans=True)
         elif key in ("id", "category", "cluster_id"):
             text = _text(value) if not isinstance(value, float) else None
-            if value is not None and text is None:
+            if value not in (None, "") and text is None:
                 problems.add(f"invalid {key}", f"{at}: {key}: {_short(value)}")
                 return None
             fields[key] = text

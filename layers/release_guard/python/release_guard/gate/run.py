@@ -15,10 +15,17 @@ from typing import Any, Protocol
 from release_guard.errors import InvalidReleaseRequest
 from release_guard.events import ReleaseContext
 from release_guard.gate.gate import GateVerdict, evaluate, markdown
-from release_guard.gate.records import EvalRecord, Problems, parse_lines
+from release_guard.gate.records import EvalRecord, Problems
 from release_guard.policy import GatePolicy
 
-FATAL = ("invalid JSON", "missing id", "missing system", "invalid system")
+FATAL = (
+    "invalid JSON",
+    "missing id",
+    "missing system",
+    "invalid system",
+    "wrong format",
+    "invalid mapping",
+)
 
 Parser = Callable[[str, str, str], tuple[list[EvalRecord], Problems]]
 
@@ -36,15 +43,6 @@ class Ledger(Protocol):
     def record_once(
         self, release_id: str, key: str, item: dict[str, Any]
     ) -> tuple[bool, dict[str, Any]]: ...
-
-
-def parse_records(text: str, source: str, system: str) -> tuple[list[EvalRecord], Problems]:
-    """release-guard's own format; records of the other system in the file are counted."""
-    records, problems = parse_lines(text, source)
-    mine = [r for r in records if r.system == system]
-    if len(mine) != len(records):
-        problems.add("record of the other system", f"{source}: {len(records) - len(mine)}")
-    return mine, problems
 
 
 def load(
