@@ -6,10 +6,10 @@ named) and derives the execution name so duplicate events start one release.
 
 from typing import Any
 
-from release_guard.aws import sagemaker, workflow
+from release_guard.aws import ledger, sagemaker, workflow
 from release_guard.canary import plan
 from release_guard.canary.release import prepare
-from release_guard.errors import InvalidReleaseRequest
+from release_guard.errors import InvalidReleaseRequest, ReleaseLocked
 from release_guard.events import ModelPackageStateChange, StartRelease, StartResult, parse
 from release_guard.observability import MetricUnit, boundary, logger, metrics
 from release_guard.settings import settings
@@ -69,6 +69,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             execution_arn=arn,
             reason="a release with this id already exists; nothing started",
         ).model_dump(mode="json")
+    holder = ledger.lock_holder(request.endpoint_name)
+    if holder and workflow.execution_status(str(holder.get("execution_arn", ""))) == "RUNNING":
+        # Said first: mid-canary the endpoint also fails validation (two variants serve).
+        raise ReleaseLocked(
+            f"endpoint {request.endpoint_name} is being released by {holder.get('owner')} "
+            f"({holder.get('execution_arn')}); wait for it or abort it"
+        )
     prepare(request, release_id, sagemaker, defaults(), workflow.read_json, at)
     payload = request.model_copy(update={"release_id": release_id}).model_dump(mode="json")
     started = workflow.start_execution(machine, release_id, payload)

@@ -98,14 +98,25 @@ def test_e_a_second_release_on_the_same_endpoint_is_refused(env: Any) -> None:
             )
 
         wait_for(deployed_not_shifted, 20, "A to hold the lock with its candidate at weight 0")
-        b = start(env, package_b)
-        b_desc = env.wait(b["execution_arn"], 30)
+        request_b = {"endpoint_name": ENDPOINT, "model_package_arn": package_b, "trigger": "cli"}
+        early = env.invoke("StartReleaseFunction", request_b)
+        assert early.error_type == "ReleaseLocked", early.payload
+        assert a["release_id"] in early.error_message
+        # The state machine holds the lock too: an execution started directly meets it.
+        b_id = "direct-start-b"
+        b_arn = env.sfn.start_execution(
+            stateMachineArn=env.info.state_machine_arn,
+            name=b_id,
+            input=json.dumps({**request_b, "release_id": b_id}),
+        )["executionArn"]
+        b = {"release_id": b_id, "execution_arn": b_arn}
+        b_desc = env.wait(b_arn, 30)
         assert (b_desc["status"], b_desc.get("error")) == ("FAILED", "ReleaseLocked"), b_desc
         assert a["release_id"] in b_desc.get("cause", "")
         assert env.lock()["owner"] == a["release_id"]
 
-        # Once A's canary has split the traffic, another request is refused before it
-        # starts anything (by StartRelease's validation of the endpoint).
+        # Once A's canary has split the traffic, another request is still refused by
+        # name before it starts anything.
         wait_for(lambda: env.weights().get(candidate_a) == 5.0, 30, "A's first canary step")
         facts = _endpoint_facts(env)
         executions = {e["executionArn"] for e in env.executions()}
@@ -113,8 +124,8 @@ def test_e_a_second_release_on_the_same_endpoint_is_refused(env: Any) -> None:
             "StartReleaseFunction",
             {"endpoint_name": ENDPOINT, "model_package_arn": package_b, "trigger": "cli"},
         )
-        assert refused.error_type == "InvalidReleaseRequest", refused.payload
-        assert refused.error_message.startswith("endpoint_name:"), refused.error_message
+        assert refused.error_type == "ReleaseLocked", refused.payload
+        assert a["release_id"] in refused.error_message
         assert {e["executionArn"] for e in env.executions()} == executions
         assert _endpoint_facts(env) == facts
 

@@ -25,7 +25,9 @@ from tests.e2e.support import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:No application metrics")]
 
-# A step without traffic holds after 8 s; with traffic a step gathers its evidence in less.
+# Without traffic a step has no evidence by max_bake and holds; the approved run's later
+# steps (with traffic) need a few seconds to gather theirs.
+HOLD_SOON = policy(**{"canary.on_insufficient_data": "hold", "canary.max_bake_seconds": 2})
 HOLD = policy(**{"canary.on_insufficient_data": "hold", "canary.max_bake_seconds": 8})
 
 
@@ -57,7 +59,7 @@ def await_operator(env: Any, started: dict[str, Any]) -> dict[str, Any]:
 def test_h_abort_rolls_the_held_candidate_back(env: Any) -> None:
     champion = env.serving()
     package, candidate = register(env, HEALTHY)
-    started = start(env, package, HOLD)
+    started = start(env, package, HOLD_SOON)
     meta = await_operator(env, started)
     assert "not enough evidence" in meta["hold_reason"]
     # While it waits, the candidate is still on the endpoint with its first step's share.

@@ -65,11 +65,14 @@ def test_request_events_validate_as_start_release() -> None:
     StartRelease.model_validate(load_event("prepare_release", "valid")["request"])
 
 
-@pytest.mark.parametrize(
-    "path",
-    [p for p in ALL_EVENTS if p.parent.name not in ("start_release", "prepare_release")],
-    ids=lambda p: f"{p.parent.name}/{p.stem}",
-)
+# Events that carry the release context (`release`, or `state.release` for Roll Back
+# and Finish Release): every workflow function but Run Eval, whose input is its own.
+RELEASE_EVENTS = [
+    p for p in ALL_EVENTS if p.parent.name not in ("start_release", "prepare_release", "run_eval")
+]
+
+
+@pytest.mark.parametrize("path", RELEASE_EVENTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_workflow_events_carry_the_fixture_release(path: Path) -> None:
     event = json.loads(path.read_text())
     ctx = ReleaseContext.model_validate(_release(event))
@@ -82,7 +85,19 @@ def test_workflow_events_carry_the_fixture_release(path: Path) -> None:
     assert ctx.candidate.name == "v2"
     assert ctx.candidate.model_name == plan.candidate_model_name(ENDPOINT, "v2", ctx.release_id)
     assert ctx.model_package_arn == PACKAGE_V2 and ctx.model_package_version == 2
-    if path.parent.name != "request_approval":  # a hold needs on_insufficient_data "hold"
+    assert ctx.eval_runs_prefix is not None
+    assert ctx.eval_runs_prefix.endswith(f"/evals/runs/{ctx.release_id}/")
+    # The demo policy; a hold needs on_insufficient_data "hold", a gate its records.
+    if path.parent.name == "request_approval":
+        assert event["canary"]["verdict"]["action"] == "hold"
+        canary = ctx.policy.canary
+        assert canary.on_insufficient_data == "hold"
+        assert canary.metrics == DEMO_POLICY.canary.metrics
+        assert canary.steps == DEMO_POLICY.canary.steps
+    elif path.parent.name == "eval_gate":
+        assert ctx.policy.gate is not None and ctx.policy.gate.candidate_uri
+        assert ctx.policy.model_copy(update={"gate": None}) == DEMO_POLICY
+    else:
         assert ctx.policy == DEMO_POLICY
     # The other parts of each event parse as their handler parses them.
     if "deploy" in event:
@@ -95,8 +110,5 @@ def test_workflow_events_carry_the_fixture_release(path: Path) -> None:
         ReconcileResult.model_validate(event["promotion"])
     if path.parent.name == "roll_back":
         ReconcileResult.model_validate(event["state"]["rollback"])
-    if path.parent.name == "request_approval":
-        assert event["canary"]["verdict"]["action"] == "hold"
-        assert ctx.policy.canary.on_insufficient_data == "hold"
-    if path.parent.name == "acquire_lock" or path.parent.name == "finish_release":
+    if path.parent.name in ("acquire_lock", "finish_release"):
         assert event["execution_arn"].endswith(f":{ctx.release_id}")

@@ -12,10 +12,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 from release_guard.canary import plan
 from release_guard.events import DeployResult, ReconcileResult, ReleaseContext
 from release_guard.policy import parse_policy
+from release_guard_cli import evaldata
 from release_guard_cli.emulator.account import HEALTHY
 
 from tests.conftest import ENDPOINT, GROUP, ROOT, load_event
@@ -68,7 +70,9 @@ def test_prepare_release_resolves_the_champion(env: Any) -> None:
     assert ctx.policy == DEMO_POLICY  # the stack's policy, read from S3
     # What every later event carries is what Prepare resolves in this account.
     later = ReleaseContext.model_validate(load_event("deploy_candidate", "weight-zero")["release"])
-    assert ctx.model_dump(exclude={"started_at"}) == later.model_dump(exclude={"started_at"})
+    volatile = {"started_at", "eval_runs_prefix"}  # the stack bucket's name is per account
+    assert ctx.model_dump(exclude=volatile) == later.model_dump(exclude=volatile)
+    assert ctx.eval_runs_prefix == f"s3://{env.info.bucket}/evals/runs/{RELEASE}/"
     assert env.describe()["EndpointConfigName"] == before["EndpointConfigName"]
 
 
@@ -217,3 +221,22 @@ def test_finish_release_releases_the_lock_and_records_the_outcome(env: Any) -> N
     )
     assert package["CustomerMetadataProperties"]["release-guard:outcome"] == "rolled_back"
     assert package["CustomerMetadataProperties"]["release-guard:release"] == RELEASE
+
+
+def test_eval_gate_fails_a_candidate_weaker_than_the_champion(env: Any) -> None:
+    event = load_event("eval_gate", "records-in-s3")
+    gate = event["release"]["policy"]["gate"]
+    s3 = boto3.client("s3")
+    for system, records in (
+        ("candidate", evaldata.records("candidate", accuracy={"returns": 0.72})),
+        ("champion", evaldata.records("champion")),
+    ):
+        bucket, _, key = gate[f"{system}_uri"].removeprefix("s3://").partition("/")
+        s3.put_object(Bucket=bucket, Key=key, Body=evaldata.jsonl(records).encode())
+    before = env.describe()["EndpointConfigName"]
+    inv = env.invoke("EvalGateFunction", event)
+    assert inv.ok, inv.error_message
+    assert inv.payload["verdict"] == "fail"
+    assert "accuracy [returns]" in inv.payload["reason"]
+    assert inv.payload["report_uri"].startswith(f"s3://{env.info.bucket}/reports/{RELEASE}/")
+    assert env.describe()["EndpointConfigName"] == before  # a gate never touches the endpoint

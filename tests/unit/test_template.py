@@ -127,6 +127,7 @@ def test_functions_call_what_they_need_and_no_more(resources: dict[str, Any]) ->
             "states:StartExecution",
             "states:DescribeExecution",
             "s3:GetObject",
+            "dynamodb:GetItem",
         },
         "PrepareReleaseFunction": {
             "sagemaker:DescribeEndpoint",

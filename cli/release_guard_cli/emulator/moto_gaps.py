@@ -587,6 +587,7 @@ def _send_to_targets(self: Any, original_event: Any, transform_input: bool = Tru
                 if transform_input
                 else dict(original_event)
             )
+            event.setdefault("account", self.account_id)  # AWS always sends it
             if not isinstance(event.get("time"), str | None):
                 # AWS sends ISO 8601 ("2026-11-22T01:02:03Z"); moto leaves a number.
                 stamp = datetime.fromtimestamp(float(event["time"]), UTC)
