@@ -15,6 +15,7 @@ help:
 	@echo "make test    ruff, mypy, pytest, cfn-lint, ASL validation"
 	@echo "make build   sam build (no container) and the 250 MB size check"
 	@echo "make bench-judge  simulated releases: false-rollback and detection table in docs/judge.md"
+	@echo "make bench-gate   the eval gate on 100,000 paired examples: time and memory"
 
 $(VENV)/.stamp: requirements/runtime.txt requirements/dev.txt pyproject.toml
 	@test -n "$(PY312)" || { echo "python3.12 is required" >&2; exit 1; }
@@ -62,6 +63,10 @@ demo: $(VENV)/.stamp
 .PHONY: bench-judge
 bench-judge: $(VENV)/.stamp
 	$(PY) bench/judge_sim.py --aa 2000 --bad 500
+
+.PHONY: bench-gate
+bench-gate: $(VENV)/.stamp
+	$(PY) bench/gate_bench.py
 
 .PHONY: build
 build: $(TOOLS)/.stamp

@@ -269,12 +269,6 @@ def test_bootstrap_point_estimates() -> None:
     assert ci.estimate == pytest.approx(95 / 50)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG stats/paired.py bootstrap_ratio: every resampled ratio is inf when the "
-    "champion's statistic is 0, and np.percentile interpolates inf - inf = nan, so the "
-    "interval is [nan, nan] instead of [inf, inf]",
-)
 @pytest.mark.filterwarnings("ignore:invalid value encountered")
 def test_bootstrap_of_a_zero_champion_is_infinite() -> None:
     ci = paired.bootstrap_ratio(np.ones(20), np.zeros(20), "mean", 100, 0, 0.9)

@@ -183,8 +183,11 @@ class GateMetric(Strict):
     def _shape(self) -> GateMetric:
         if self.floor is None and self.margin is None and not self.hard:
             raise ValueError("floor, margin or hard (or several)")
-        if self.statistic != "mean" and self.margin_kind != "relative":
-            raise ValueError("percentile metrics compare as ratios: margin_kind relative")
+        if self.statistic != "mean":
+            if self.margin is None or self.margin_kind != "relative":
+                raise ValueError("percentile metrics compare as ratios: a relative margin")
+            if self.floor is not None or self.hard or self.min_improvement is not None:
+                raise ValueError("percentile metrics take a relative margin only")
         return self
 
 

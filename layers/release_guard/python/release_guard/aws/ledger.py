@@ -21,8 +21,11 @@ def table_name() -> str:
 
 
 def _to_ddb(value: dict[str, Any]) -> dict[str, Any]:
-    # Floats go through Decimal; DynamoDB rejects Python floats.
-    return json.loads(json.dumps(value, default=str), parse_float=Decimal)
+    # Floats go through Decimal (DynamoDB rejects Python floats); NaN and infinities,
+    # which DynamoDB cannot store, become null: an unbounded interval end is "none".
+    return json.loads(
+        json.dumps(value, default=str), parse_float=Decimal, parse_constant=lambda _: None
+    )
 
 
 def _from_ddb(value: Any) -> Any:

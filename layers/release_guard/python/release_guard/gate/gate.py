@@ -71,6 +71,7 @@ class Paired:
     cluster: NDArray[np.int64] | None
     problems: Problems
     records: int
+    examples: int  # distinct ids in either system
 
 
 def _value(record: EvalRecord, metric: str) -> float | None:
@@ -109,24 +110,27 @@ def pair(
             problems.counts["missing pair"] += extra
     index = {i: k for k, i in enumerate(both)}
     n = len(both)
-    sums = {m: np.zeros((n, 2)) for m in metrics}
-    counts = {m: np.zeros((n, 2)) for m in metrics}
     category = np.full(n, None, dtype=object)
     cluster_names: list[str | None] = [None] * n
-    for r in kept:
-        k = index.get(r.id)
-        if k is None:
-            continue
-        col = 0 if r.system == "candidate" else 1
-        if category[k] is None and r.category is not None:
-            category[k] = r.category
-        if cluster_names[k] is None and r.cluster_id is not None:
-            cluster_names[k] = r.cluster_id
-        for m in metrics:
-            v = _value(r, m)
-            if v is not None:
-                sums[m][k, col] += v
-                counts[m][k, col] += 1
+    rows = np.fromiter((index.get(r.id, -1) for r in kept), dtype=np.int64, count=len(kept))
+    cols = np.fromiter((r.system == "champion" for r in kept), dtype=np.int64, count=len(kept))
+    for r, k in zip(kept, rows, strict=True):
+        if k >= 0:
+            if category[k] is None and r.category is not None:
+                category[k] = r.category
+            if cluster_names[k] is None and r.cluster_id is not None:
+                cluster_names[k] = r.cluster_id
+    cell = rows * 2 + cols  # (example, system) flattened; -2/-1 for unpaired records
+    paired_mask = rows >= 0
+    sums: dict[str, NDArray[np.float64]] = {}
+    counts: dict[str, NDArray[np.float64]] = {}
+    for m in metrics:
+        raw = [_value(r, m) for r in kept]
+        vals = np.array(raw, dtype=float)  # None -> NaN
+        use = paired_mask & np.isfinite(vals)
+        total = np.bincount(cell[use], weights=vals[use], minlength=2 * n)
+        sums[m] = total.astype(np.float64).reshape(n, 2)
+        counts[m] = np.bincount(cell[use], minlength=2 * n).astype(float).reshape(n, 2)
     values = {
         m: np.where(counts[m] > 0, sums[m] / np.where(counts[m] > 0, counts[m], 1), np.nan)
         for m in metrics
@@ -138,7 +142,10 @@ def pair(
         ]
         _, inv = np.unique(np.array(labels, dtype=object).astype(str), return_inverse=True)
         cluster = inv.astype(np.int64)
-    return Paired(both, values, category, cluster, problems, len(candidate) + len(champion))
+    examples = len(by_system["candidate"] | by_system["champion"])
+    return Paired(
+        both, values, category, cluster, problems, len(candidate) + len(champion), examples
+    )
 
 
 def _binary(v: NDArray[np.float64]) -> bool:
@@ -187,44 +194,58 @@ def _rows_for(
     sign = 1.0 if rule.direction == "higher_is_better" else -1.0
     cand, champ = v[:, 0], v[:, 1]
     rows: list[GateRow] = []
-    if rule.statistic != "mean" or (
-        rule.margin_kind == "relative" and rule.direction == "lower_is_better"
-    ):
-        # Latency percentiles and cost: the ratio of candidate to champion, bootstrapped.
-        ci = paired.bootstrap_ratio(
-            cand, champ, rule.statistic, policy.bootstrap_resamples, policy.seed, conf
-        )
-        allowed = 1 + (rule.margin or 0.0)
-        c_stat = (
-            float(np.percentile(cand, float(rule.statistic[1:])))
-            if rule.statistic != "mean"
-            else float(cand.mean())
-        )
-        h_stat = (
-            float(np.percentile(champ, float(rule.statistic[1:])))
-            if rule.statistic != "mean"
-            else float(champ.mean())
-        )
-        if ci.high <= allowed:
-            decision: Decision = "pass"
-            why = f"ratio {ci.estimate:.3f} in [{ci.low:.3f}, {ci.high:.3f}], within {allowed:g}x"
-        elif ci.low > allowed:
-            decision = "fail"
-            why = (
-                f"ratio {ci.estimate:.3f} in [{ci.low:.3f}, {ci.high:.3f}], "
-                f"conclusively above {allowed:g}x"
+    # Percentiles, and relative ceilings such as cost (<= 2x), compare as ratios; a
+    # relative margin on a score (accuracy within 2 %) stays a paired difference.
+    ratio_rule = rule.margin is not None and (
+        rule.statistic != "mean" or (rule.margin_kind == "relative" and sign < 0)
+    )
+    if ratio_rule:
+        # Percentiles and relative margins: candidate / champion, paired bootstrap.
+        # Higher-is-better allows down to 1 - margin; lower-is-better up to 1 + margin.
+        margin = float(rule.margin or 0.0)
+        allowed = 1 + margin if sign < 0 else 1 - margin
+        if rule.statistic == "mean":
+            ci = paired.ratio_of_means(cand, champ, conf, allowed)
+        else:
+            ci = paired.bootstrap_ratio(
+                cand,
+                champ,
+                rule.statistic,
+                policy.bootstrap_resamples,
+                policy.seed,
+                conf,
+                bound=allowed,
             )
+        if rule.statistic == "mean":
+            c_stat, h_stat = float(cand.mean()), float(champ.mean())
+        else:
+            q = float(rule.statistic[1:])
+            c_stat, h_stat = float(np.percentile(cand, q)), float(np.percentile(champ, q))
+        within, beyond = (
+            (ci.high <= allowed, ci.low > allowed)
+            if sign < 0
+            else (
+                ci.low >= allowed,
+                ci.high < allowed,
+            )
+        )
+        shown = f"ratio {ci.estimate:.3f} in [{ci.low:.3f}, {ci.high:.3f}]"
+        if within:
+            decision: Decision = "pass"
+            why = f"{shown}, within {allowed:g}x"
+        elif beyond:
+            decision = "fail"
+            why = f"{shown}, conclusively {'above' if sign < 0 else 'below'} {allowed:g}x"
         else:
             decision = "inconclusive"
-            why = f"ratio {ci.estimate:.3f} in [{ci.low:.3f}, {ci.high:.3f}] straddles {allowed:g}x"
-        # A bootstrap p-value for Holm: how often the resampled ratio exceeds the bound,
-        # approximated from the interval's position (normal on the log scale).
-        p_ratio = _ratio_p(ci, allowed, a)
+            why = f"{shown} straddles {allowed:g}x"
+        # The bootstrap p-value of the same test: the share of resamples on the wrong side.
+        p_ratio = ci.p_above if sign < 0 else (1.0 - (ci.p_above or 0.0))
         rows.append(
             GateRow(
                 metric=label,
                 slice=name,
-                rule=f"<= {allowed:g}x champion",
+                rule=f"{'<=' if sign < 0 else '>='} {allowed:g}x champion",
                 n=n,
                 candidate=c_stat,
                 champion=h_stat,
@@ -237,7 +258,8 @@ def _rows_for(
                 reason=why,
             )
         )
-        return rows
+        if rule.statistic != "mean":
+            return rows
     diff = cand - champ
     cand_mean, champ_mean = float(cand.mean()), float(champ.mean())
     if rule.floor is not None:
@@ -272,7 +294,13 @@ def _rows_for(
                 why += f"; 0 failures in {n}: failure rate <= {bound3:.2%} (95 %, rule of three)"
             else:
                 why += f"; {failures} failures in {n}"
-        p = _floor_p(cand_mean, rule.floor, n, cand, sign)
+        # The p-value of the test the interval came from, so Holm agrees with it.
+        if _binary(cand):
+            p = paired.score_test_p(float(cand.sum()), n, rule.floor, sign)
+        elif ci.se:
+            p = paired.t_sf((cand_mean - rule.floor) * sign / ci.se, ci.df or 1.0)
+        else:
+            p = 0.0 if (cand_mean - rule.floor) * sign > 0 else 1.0
         rows.append(
             GateRow(
                 metric=label,
@@ -291,7 +319,7 @@ def _rows_for(
             )
         )
     margins: list[tuple[str, float]] = []
-    if rule.margin is not None or rule.hard:
+    if (rule.margin is not None and not ratio_rule) or rule.hard:
         m = 0.0 if rule.hard else float(rule.margin or 0.0)
         if rule.margin_kind == "relative":
             m *= abs(champ_mean)
@@ -361,23 +389,6 @@ def _rows_for(
     return rows
 
 
-def _floor_p(mean: float, floor: float, n: int, values: NDArray[np.float64], sign: float) -> float:
-    sd = float(values.std(ddof=1)) if n > 1 else 0.0
-    if sd == 0:
-        return 0.0 if (mean - floor) * sign > 0 else 1.0
-    t = (mean - floor) * sign / (sd / math.sqrt(n))
-    return paired.t_sf(t, float(max(1, n - 1)))
-
-
-def _ratio_p(ci: paired.Interval, allowed: float, alpha: float) -> float:
-    if not (ci.high > 0 and ci.low > 0 and ci.estimate > 0) or ci.high == ci.low:
-        return 0.0 if ci.high <= allowed else 1.0
-    half = (math.log(ci.high) - math.log(ci.low)) / 2
-    se = half / paired.z(1 - alpha)
-    t = (math.log(allowed) - math.log(ci.estimate)) / se
-    return float(1 - 0.5 * (1 + math.erf(t / math.sqrt(2))))
-
-
 def evaluate(
     candidate: list[EvalRecord],
     champion: list[EvalRecord],
@@ -439,18 +450,24 @@ def evaluate(
                     + f"; not significant after Holm's correction (p={r.p_value:.3g})",
                 }
             )
+    # Missing pairs are per example, the rest per record: each against its own total,
+    # so the limit means the same with 1 repeat or 10.
+    examples = max(1, data.examples)
+    missing = problems.counts.get("missing pair", 0)
+    per_record = sum(n for k, n in problems.counts.items() if k != "missing pair")
     total = max(1, data.records)
-    bad = sum(problems.counts.values())
     fails = [r for r in rows if r.decision == "fail"]
     open_ = [r for r in rows if r.decision == "inconclusive"]
+    limit = policy.max_problem_fraction
     if not data.ids:
         verdict, reason = "fail", "no paired examples: every id is in one system only"
-    elif bad / total > policy.max_problem_fraction:
+    elif missing / examples > limit or per_record / total > limit:
         verdict = "fail"
         reason = (
-            f"{bad} data problems in {total} records ({bad / total:.1%} > "
-            f"{policy.max_problem_fraction:.1%}): "
+            f"data problems above {limit:.1%}: {missing} of {examples} examples lack a pair, "
+            f"{per_record} problems in {total} records ("
             + ", ".join(f"{k} {v}" for k, v in problems.counts.items())
+            + ")"
         )
     elif fails:
         verdict = "fail"

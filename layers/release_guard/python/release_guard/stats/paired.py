@@ -26,6 +26,7 @@ class Interval:
     high: float
     se: float | None = None
     df: float | None = None
+    p_above: float | None = None  # bootstrap: share of resamples above the bound
 
 
 def z(p: float) -> float:
@@ -87,10 +88,13 @@ def bootstrap_ratio(
     seed: int,
     confidence: float,
     chunk: int = 64,
+    bound: float | None = None,
 ) -> Interval:
     """Paired bootstrap of statistic(candidate) / statistic(champion), resampling
     examples (pairs) together. ``statistic`` is "mean" or "p<NN>" (e.g. "p95").
-    Resamples are drawn in chunks to bound memory at 100k examples."""
+    Returns the percentile interval and, with ``bound``, the share of resamples above
+    it in ``p_above`` (the one-sided bootstrap p-value of "ratio <= bound").
+    Resamples are drawn in chunks (int32 indices) to bound memory at 100k examples."""
     n = cand.size
     rng = np.random.default_rng(seed)
 
@@ -99,22 +103,60 @@ def bootstrap_ratio(
             return values.mean(axis=-1)
         q = float(statistic[1:]) / 100.0
         k = min(values.shape[-1] - 1, max(0, math.ceil(q * values.shape[-1]) - 1))
-        return np.partition(values, k, axis=-1)[..., k]
+        values.partition(k, axis=-1)  # in place: the gathered copy is ours to reorder
+        return values[..., k]
 
-    point_c, point_h = stat(cand[None, :])[0], stat(champ[None, :])[0]
-    estimate = float(point_c / point_h) if point_h > 0 else math.inf
+    def ratio(c: Arr, h: Arr) -> Arr:
+        # A free champion: any cost is an infinite ratio, no cost at all is parity.
+        safe = np.where(h > 0, h, 1.0)
+        return np.where(h > 0, c / safe, np.where(c > 0, np.inf, 1.0))
+
+    estimate = float(ratio(stat(cand[None, :].copy()), stat(champ[None, :].copy()))[0])
     ratios = []
     done = 0
     while done < resamples:
         b = min(chunk, resamples - done)
-        idx = rng.integers(0, n, size=(b, n))
-        c, h = stat(cand[idx]), stat(champ[idx])
-        ratios.append(np.where(h > 0, c / np.where(h > 0, h, 1), np.inf))
+        idx = rng.integers(0, n, size=(b, n), dtype=np.int32)
+        ratios.append(ratio(stat(cand[idx]), stat(champ[idx])))
         done += b
     all_r = np.concatenate(ratios)
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(all_r, [tail, 100 - tail])
-    return Interval(estimate, float(low), float(high))
+    # inverted_cdf never interpolates, so infinite ratios stay infinite (not NaN).
+    low, high = np.percentile(all_r, [tail, 100 - tail], method="inverted_cdf")
+    p = None
+    if bound is not None:
+        p = float((np.sum(all_r > bound) + 1) / (all_r.size + 1))
+    return Interval(estimate, float(low), float(high), p_above=p)
+
+
+def ratio_of_means(cand: Arr, champ: Arr, confidence: float, bound: float) -> Interval:
+    """mean(candidate) / mean(champion) on paired examples with a delta-method
+    interval (the CLT holds for means; percentiles need the bootstrap instead), and
+    the one-sided p-value of "ratio <= bound" in ``p_above``."""
+    n = cand.size
+    mc, mh = float(cand.mean()), float(champ.mean())
+    if mh <= 0:
+        est = math.inf if mc > 0 else 1.0
+        return Interval(est, est, est, p_above=0.0 if est <= bound else 1.0)
+    r = mc / mh
+    if n < 2:
+        return Interval(r, -math.inf, math.inf, p_above=1.0)
+    resid = cand - r * champ  # linearisation of the ratio around its estimate
+    se = float(resid.std(ddof=1) / math.sqrt(n) / mh)
+    q = z(0.5 + confidence / 2)
+    if se == 0:
+        return Interval(r, r, r, se=0.0, p_above=0.0 if r <= bound else 1.0)
+    p = float(1 - 0.5 * (1 + math.erf((bound - r) / se / math.sqrt(2))))
+    return Interval(r, r - q * se, r + q * se, se=se, p_above=p)
+
+
+def score_test_p(successes: float, n: int, p0: float, sign: float) -> float:
+    """One-sided score-test p-value of H0 "proportion on the wrong side of p0": the
+    test whose inversion is the Wilson interval, so the two always agree."""
+    if n == 0 or p0 <= 0 or p0 >= 1:
+        return 1.0
+    stat = (successes / n - p0) * sign / math.sqrt(p0 * (1 - p0) / n)
+    return float(1 - 0.5 * (1 + math.erf(stat / math.sqrt(2))))
 
 
 def holm(p_values: list[float], alpha: float) -> list[bool]:
