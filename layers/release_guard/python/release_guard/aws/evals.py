@@ -1,42 +1,17 @@
-"""S3 objects of the eval gate: record files in, reports out."""
+"""S3 objects of the eval gate: record files in, reports out (the runner's S3 access,
+with a missing record file being the caller's bad input)."""
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
-from release_guard.aws.clients import client, code, message, raise_transient
+from release_guard.aws.runtime import read_text as read_if_present
+from release_guard.aws.runtime import write_text
 from release_guard.errors import InvalidReleaseRequest
 
-
-def split(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
+__all__ = ["read_text", "write_text"]
 
 
 def read_text(uri: str, field: str) -> str:
-    """An unreadable object is the caller's bad input, named by its field and URI."""
-    bucket, key = split(uri)
-    try:
-        body = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as err:
-        if code(err) in ("NoSuchKey", "NoSuchBucket", "AccessDenied", "404", "403"):
-            raise InvalidReleaseRequest(
-                field, "a readable S3 object", f"{uri}: {code(err)} {message(err)}"
-            ) from err
-        raise_transient(err)
-        raise
-    try:
-        return str(body.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise InvalidReleaseRequest(field, "UTF-8 text", f"{uri}: {err}") from err
-
-
-def write_text(uri: str, text: str, content_type: str) -> None:
-    bucket, key = split(uri)
-    try:
-        client("s3").put_object(
-            Bucket=bucket, Key=key, Body=text.encode(), ContentType=content_type
-        )
-    except ClientError as err:
-        raise_transient(err)
-        raise
+    text = read_if_present(uri, field)
+    if text is None:
+        raise InvalidReleaseRequest(field, "a readable S3 object", f"{uri}: no such object")
+    return text
