@@ -16,6 +16,7 @@ help:
 	@echo "make build   sam build (no container) and the 250 MB size check"
 	@echo "make bench-judge  simulated releases: false-rollback and detection table in docs/judge.md"
 	@echo "make bench-gate   the eval gate on 100,000 paired examples: time and memory"
+	@echo "make bench-lambda cold import of every handler, cost of one judge look"
 
 $(VENV)/.stamp: requirements/runtime.txt requirements/dev.txt pyproject.toml
 	@test -n "$(PY312)" || { echo "python3.12 is required" >&2; exit 1; }
@@ -67,6 +68,10 @@ bench-judge: $(VENV)/.stamp
 .PHONY: bench-gate
 bench-gate: $(VENV)/.stamp
 	$(PY) bench/gate_bench.py
+
+.PHONY: bench-lambda
+bench-lambda: $(VENV)/.stamp
+	$(PY) bench/lambda_costs.py
 
 .PHONY: build
 build: $(TOOLS)/.stamp

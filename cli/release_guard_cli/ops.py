@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from release_guard.aws import ledger
+from release_guard.aws import ledger, workflow
+from release_guard.events import ApprovalDecision
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,10 @@ def decide(
         raise SystemExit(
             f"release {release_id} is {meta.get('status')}, not awaiting an operator decision"
         )
-    body = {"decision": decision, "operator": operator, "note": note}
-    boto3.client("stepfunctions").send_task_success(taskToken=token, output=json.dumps(body))
+    body = ApprovalDecision.model_validate(
+        {"decision": decision, "operator": operator, "note": note}
+    ).model_dump(mode="json")
+    workflow.send_decision(str(token), body)
     ledger.update_summary(
         release_id, {"status": "running", "task_token": None, "last_decision": body}
     )

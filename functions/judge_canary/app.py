@@ -3,7 +3,7 @@
 from typing import Any
 
 from release_guard.aws import cloudwatch, ledger
-from release_guard.canary.release import judge_canary
+from release_guard.canary.judging import judge_canary
 from release_guard.events import CanaryState, ReleaseContext, parse
 from release_guard.observability import MetricUnit, boundary, logger, metrics
 from release_guard.wiring import now

@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from release_guard.aws import ledger as ledger_io
 from release_guard.canary.evidence import Series
 from release_guard.canary.metrics import SAGEMAKER, series_key
 from release_guard.errors import EndpointBusy
@@ -317,19 +316,9 @@ class FakeEndpoints:
         )
 
 
-def _from_ddb(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_ddb(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_ddb(v) for v in value]
-    return value
-
-
 def stored(item: dict[str, Any]) -> dict[str, Any]:
-    """An item as DynamoDB gives it back through aws/ledger.py (numbers via Decimal)."""
-    return _from_ddb(json.loads(json.dumps(item, default=str), parse_float=Decimal))
+    """An item as DynamoDB gives it back through aws/ledger.py (its own round trip)."""
+    return ledger_io._from_ddb(ledger_io._to_ddb(item))
 
 
 class FakeLedger:

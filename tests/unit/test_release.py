@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from release_guard.canary import plan, release
+from release_guard.canary import judging, plan, release
 from release_guard.canary.release import Defaults
 from release_guard.errors import (
     EndpointBusy,
@@ -556,7 +556,7 @@ def test_judge_canary_reads_the_whole_release_and_decides() -> None:
     eps.settle()
     metrics = FakeMetrics({"v7": IDLE + HEALTHY, "v6": CHAMPION})
     now = t1 + timedelta(seconds=700)
-    new_state, verdict, first = release.judge_canary(ctx, state, metrics, ledger, now)
+    new_state, verdict, first = judging.judge_canary(ctx, state, metrics, ledger, now)
     assert first is True
     assert verdict.action == "next_step" and verdict.next_step_index == 1, verdict.reason
     assert verdict.policy_version == "default-1"
@@ -594,7 +594,7 @@ def test_the_window_starts_on_a_period_boundary_before_the_release() -> None:
     state = shift(eps, ledger, ctx, 0, T0 + timedelta(seconds=30))
     metrics = FakeMetrics({"v7": HEALTHY, "v6": CHAMPION})
     now = T0 + timedelta(seconds=200)
-    _, verdict, _ = release.judge_canary(ctx, state, metrics, ledger, now)
+    _, verdict, _ = judging.judge_canary(ctx, state, metrics, ledger, now)
     assert {c.args["start"] for c in metrics.calls} == {T0}
     assert verdict.window_start == T0
     assert verdict.window_end == now
@@ -607,7 +607,7 @@ def test_the_judged_window_ends_metric_delay_seconds_ago() -> None:
     state = shift(eps, ledger, ctx, 0, T0)
     metrics = FakeMetrics({"v7": HEALTHY, "v6": CHAMPION})
     now = T0 + timedelta(seconds=900)
-    _, verdict, _ = release.judge_canary(ctx, state, metrics, ledger, now)
+    _, verdict, _ = judging.judge_canary(ctx, state, metrics, ledger, now)
     assert {c.args["end"] for c in metrics.calls} == {now - timedelta(seconds=120)}
     assert verdict.window_end == now - timedelta(seconds=120)
 
@@ -616,7 +616,7 @@ def test_a_redelivered_judgement_returns_the_first_verdict() -> None:
     eps, ledger, ctx = canary_ready()
     t1 = T0 + timedelta(minutes=10)
     state = shift(eps, ledger, ctx, 0, t1)
-    _, verdict, first = release.judge_canary(
+    _, verdict, first = judging.judge_canary(
         ctx,
         state,
         FakeMetrics({"v7": IDLE + HEALTHY, "v6": CHAMPION}),
@@ -626,7 +626,7 @@ def test_a_redelivered_judgement_returns_the_first_verdict() -> None:
     assert first is True and verdict.action == "next_step"
 
     # Same state again, later, with metrics that would now roll back.
-    _, again, first_again = release.judge_canary(
+    _, again, first_again = judging.judge_canary(
         ctx,
         state,
         FakeMetrics({"v7": IDLE + FAULTY, "v6": CHAMPION}),
@@ -643,7 +643,7 @@ def test_a_faulty_candidate_is_rolled_back_by_the_verdict() -> None:
     eps, ledger, ctx = canary_ready()
     state = shift(eps, ledger, ctx, 0, T0)
     metrics = FakeMetrics({"v7": FAULTY, "v6": CHAMPION})
-    _, verdict, _ = release.judge_canary(ctx, state, metrics, ledger, T0 + timedelta(seconds=120))
+    _, verdict, _ = judging.judge_canary(ctx, state, metrics, ledger, T0 + timedelta(seconds=120))
     assert verdict.action == "rollback"
     assert "20.00%" in verdict.reason
     assert "5XX" in verdict.reason or "5.00%" in verdict.reason
@@ -655,7 +655,7 @@ def test_judging_before_the_first_whole_period_reads_no_datapoints() -> None:
     deployed(eps, ledger, ctx)
     state = shift(eps, ledger, ctx, 0, T0)
     metrics = FakeMetrics({"v7": HEALTHY, "v6": CHAMPION})
-    _, verdict, _ = release.judge_canary(ctx, state, metrics, ledger, T0 + timedelta(seconds=60))
+    _, verdict, _ = judging.judge_canary(ctx, state, metrics, ledger, T0 + timedelta(seconds=60))
     assert verdict.action == "keep_baking"
     assert verdict.wait_seconds >= 1
     critical = [f for f in verdict.findings if f.critical]
@@ -670,7 +670,7 @@ def test_the_judged_window_never_ends_before_it_starts() -> None:
     deployed(eps, ledger, ctx)
     state = shift(eps, ledger, ctx, 0, T0)
     metrics = FakeMetrics({"v7": HEALTHY, "v6": CHAMPION})
-    _, verdict, _ = release.judge_canary(ctx, state, metrics, ledger, T0 + timedelta(seconds=60))
+    _, verdict, _ = judging.judge_canary(ctx, state, metrics, ledger, T0 + timedelta(seconds=60))
     assert verdict.window_end >= verdict.window_start  # got T0 - 60 s < T0
 
 
@@ -686,7 +686,7 @@ def test_the_100_percent_step_still_uses_the_champions_earlier_periods() -> None
     )
     champion = CHAMPION[:20] + IDLE
     metrics = FakeMetrics({"v7": slow, "v6": champion})
-    _, verdict, _ = release.judge_canary(ctx, state, metrics, ledger, t3 + timedelta(minutes=10))
+    _, verdict, _ = judging.judge_canary(ctx, state, metrics, ledger, t3 + timedelta(minutes=10))
     assert verdict.action == "rollback", verdict.reason
     assert "3.00x" in verdict.reason
 
@@ -695,7 +695,7 @@ def test_the_post_promotion_watch_only_stops_for_a_failure() -> None:
     eps, ledger, ctx = canary_ready()
     state = shift(eps, ledger, ctx, 3, T0)
     nothing = FakeMetrics({})
-    _, verdict, _ = release.judge_canary(
+    _, verdict, _ = judging.judge_canary(
         ctx, state, nothing, ledger, T0 + timedelta(seconds=60), watch=True
     )
     assert verdict.action == "promote"
@@ -704,7 +704,7 @@ def test_the_post_promotion_watch_only_stops_for_a_failure() -> None:
     assert "02#STEP#03#WATCH#0001" in ledger.keys(ctx.release_id)
     faulty = FakeMetrics({"v7": FAULTY, "v6": CHAMPION})
     state2 = state.model_copy(update={"checks": 1})
-    _, verdict2, _ = release.judge_canary(
+    _, verdict2, _ = judging.judge_canary(
         ctx, state2, faulty, ledger, T0 + timedelta(seconds=120), watch=True
     )
     assert verdict2.action == "rollback"
@@ -720,7 +720,7 @@ def test_the_watch_rolls_back_a_5xx_regression_while_the_champion_is_idle() -> N
     cand = steady(20, requests=1000, error_rate=0.01) + steady(5, requests=20_000, error_rate=0.2)
     champion = CHAMPION[:20] + IDLE[:5]
     metrics = FakeMetrics({"v7": cand, "v6": champion})
-    _, verdict, _ = release.judge_canary(
+    _, verdict, _ = judging.judge_canary(
         ctx, state, metrics, ledger, t3 + timedelta(minutes=5), watch=True
     )
     assert verdict.action == "rollback", verdict.reason  # got "promote"

@@ -456,10 +456,6 @@ def _invoke_endpoint(self: Any) -> tuple[int, dict[str, str], bytes | str]:
 def _load(g: Gaps, function_name: str, code: Path) -> ModuleType:
     module = g._modules.get(function_name)
     if module is None:
-        # Each function is its own process in AWS: a fresh settings cache at cold start.
-        from release_guard import settings as settings_module
-
-        settings_module.settings.cache_clear()
         spec = importlib.util.spec_from_file_location(f"rg_fn_{code.name}", code / "app.py")
         if spec is None or spec.loader is None:
             raise RuntimeError(f"cannot load {code}/app.py")
@@ -488,6 +484,7 @@ def run_handler(fn: Any, event: Any) -> tuple[str, bool, str]:
         os.environ["AWS_LAMBDA_FUNCTION_NAME"] = fn.function_name
         from release_guard import settings as settings_module
 
+        # Each function is its own process in AWS: its own settings, read from its env.
         settings_module.settings.cache_clear()
         context = LambdaContext(
             function_name=fn.function_name,

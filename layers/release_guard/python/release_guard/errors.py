@@ -46,14 +46,3 @@ class EndpointTimeout(ReleaseGuardError):
 
 class RollbackNotVerified(ReleaseGuardError):
     """Rollback was retried to its limit and DescribeEndpoint never matched."""
-
-
-ROUTED_ERRORS: tuple[type[ReleaseGuardError], ...] = (
-    InvalidReleaseRequest,
-    ReleaseLocked,
-    TransientError,
-    EndpointBusy,
-    EndpointUpdateFailed,
-    EndpointTimeout,
-    RollbackNotVerified,
-)

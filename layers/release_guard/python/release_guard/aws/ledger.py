@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -39,9 +40,15 @@ def _from_ddb(value: Any) -> Any:
 
 
 def _table() -> Any:
+    return _table_named(table_name())
+
+
+@cache
+def _table_named(name: str) -> Any:
+    """One resource per table, built once per process like the clients."""
     import boto3  # resource API only here; the client cache does not cover resources
 
-    return boto3.resource("dynamodb").Table(table_name())
+    return boto3.resource("dynamodb").Table(name)
 
 
 def record_once(release_id: str, key: str, item: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
@@ -100,17 +107,6 @@ def release_items(release_id: str) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in resp:
             return items
         kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-
-
-def releases_for_endpoint(endpoint: str, limit: int = 20) -> list[dict[str, Any]]:
-    resp = _table().query(
-        IndexName="by-endpoint",
-        KeyConditionExpression="gsi1pk = :p",
-        ExpressionAttributeValues={":p": f"ENDPOINT#{endpoint}"},
-        ScanIndexForward=False,
-        Limit=limit,
-    )
-    return [_from_ddb(i) for i in resp.get("Items", [])]
 
 
 def acquire_lock(

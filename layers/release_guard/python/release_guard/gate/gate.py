@@ -35,15 +35,15 @@ class GateRow(BaseModel):
     slice: str
     rule: str
     n: int
-    candidate: float | None
-    champion: float | None
-    effect: float | None  # candidate - champion, or candidate / champion for ratios
-    low: float | None
-    high: float | None
-    bound: float | None  # the floor or margin-adjusted bound the interval is held to
-    p_value: float | None
     decision: Decision
     reason: str
+    candidate: float | None = None
+    champion: float | None = None
+    effect: float | None = None  # candidate - champion, or candidate / champion for ratios
+    low: float | None = None
+    high: float | None = None
+    bound: float | None = None  # the floor or margin-adjusted bound the interval is held to
+    p_value: float | None = None
     mde: float | None = None
     needed_n: int | None = None
 
@@ -178,13 +178,6 @@ def _rows_for(
                 slice=name,
                 rule="data",
                 n=0,
-                candidate=None,
-                champion=None,
-                effect=None,
-                low=None,
-                high=None,
-                bound=None,
-                p_value=None,
                 decision="inconclusive",
                 reason="no example has this metric for both systems",
             )
@@ -309,7 +302,6 @@ def _rows_for(
                 n=n,
                 candidate=cand_mean,
                 champion=champ_mean,
-                effect=None,
                 low=ci.low,
                 high=ci.high,
                 bound=rule.floor,
@@ -422,13 +414,6 @@ def evaluate(
                         slice=name,
                         rule="slice size",
                         n=int(mask.sum()),
-                        candidate=None,
-                        champion=None,
-                        effect=None,
-                        low=None,
-                        high=None,
-                        bound=None,
-                        p_value=None,
                         decision="skipped",
                         reason=f"{int(mask.sum())} examples < min_slice_size "
                         f"{policy.min_slice_size}",

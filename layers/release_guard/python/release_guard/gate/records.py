@@ -83,9 +83,6 @@ class Problems:
                 if len(self.examples.setdefault(kind, [])) < 20:
                     self.examples[kind].append(ex)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"counts": dict(self.counts), "examples": self.examples}
-
 
 def _kind(err: ValidationError) -> str:
     first = err.errors()[0]

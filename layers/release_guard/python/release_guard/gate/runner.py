@@ -4,7 +4,7 @@ endpoint, scored, written as evaluation records (one JSON Lines file per system)
 Pure orchestration over ports, so the Lambda handler and the CLI run the same code:
 
 - :class:`Invoker` calls one production variant (SageMaker ``InvokeEndpoint`` with
-  ``TargetVariant`` in ``release_guard.aws.runtime``); a model error is an answer with
+  ``TargetVariant``, implemented by the runtime adapter); a model error is an answer with
   its status, not an exception.
 - :class:`Store` reads and writes text objects (S3).
 - :class:`Judge` scores an output against a rubric (optional, pluggable);

@@ -1,0 +1,95 @@
+"""Starting a release: from the registry's approval event, the CLI or a pipeline.
+
+Everything is validated first (a bad request fails synchronously, the field named),
+and the execution name is derived so that duplicate events start one release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from release_guard.canary import plan
+from release_guard.canary.ports import Endpoints, Ledger, Starter
+from release_guard.canary.release import Defaults, prepare, refuse_if_locked
+from release_guard.errors import InvalidReleaseRequest
+from release_guard.events import ModelPackageStateChange, StartRelease, StartResult, parse
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The stack's wiring this start needs."""
+
+    state_machine_arn: str | None
+    endpoint_name: str | None
+    model_package_group: str | None
+
+
+def from_registry(event: dict[str, Any], stack: Stack) -> StartRelease | StartResult:
+    change = parse(ModelPackageStateChange, event, "event")
+    detail = change.detail
+    if stack.model_package_group and detail.ModelPackageGroupName != stack.model_package_group:
+        return StartResult(
+            status="ignored", reason=f"group {detail.ModelPackageGroupName} is not managed"
+        )
+    if detail.ModelApprovalStatus != "Approved":
+        return StartResult(
+            status="ignored", reason=f"status {detail.ModelApprovalStatus} starts nothing"
+        )
+    if not stack.endpoint_name:
+        raise InvalidReleaseRequest("ENDPOINT_NAME", "the managed endpoint (stack parameter)")
+    # One approval = one LastModifiedTime; SageMaker may send the event twice.
+    stamp = str(detail.LastModifiedTime or detail.CreationTime or change.id)
+    return StartRelease(
+        endpoint_name=stack.endpoint_name,
+        model_package_arn=detail.ModelPackageArn,
+        release_id=plan.release_id_for(stack.endpoint_name, detail.ModelPackageArn, stamp),
+        trigger="registry",
+        requested_by="sagemaker-model-registry",
+    )
+
+
+def start(
+    event: dict[str, Any],
+    stack: Stack,
+    endpoints: Endpoints,
+    ledger: Ledger,
+    workflow: Starter,
+    defaults: Defaults,
+    now: datetime,
+) -> StartResult:
+    if "detail-type" in event:
+        request = from_registry(event, stack)
+        if isinstance(request, StartResult):
+            return request
+    else:
+        request = parse(StartRelease, event, "request")
+    machine = stack.state_machine_arn
+    if not machine:
+        raise InvalidReleaseRequest("STATE_MACHINE_ARN", "the release state machine ARN")
+    release_id = request.release_id or plan.release_id_for(
+        request.endpoint_name, request.model_package_arn, now.isoformat()
+    )
+    arn = workflow.execution_arn(machine, release_id)
+    duplicate = StartResult(
+        status="duplicate",
+        release_id=release_id,
+        execution_arn=arn,
+        reason="a release with this id already exists; nothing started",
+    )
+    if workflow.execution_status(arn) is not None:
+        return duplicate
+    # Said first: mid-canary the endpoint also fails validation (two variants serve).
+    refuse_if_locked(request.endpoint_name, ledger, workflow)
+    prepare(request, release_id, endpoints, defaults, workflow.read_json, now)
+    payload = request.model_copy(update={"release_id": release_id}).model_dump(mode="json")
+    started = workflow.start_execution(machine, release_id, payload)
+    if started is None:  # a duplicate event started it between our check and our start
+        return duplicate
+    return StartResult(
+        status="started",
+        release_id=release_id,
+        execution_arn=started,
+        reason=f"release of {request.model_package_arn} onto {request.endpoint_name} started",
+    )
