@@ -2,7 +2,9 @@
 
 (a) a healthy candidate, approved in the model registry, is promoted through every
     canary step; (b) a faulty candidate (more 5XX, slower), started from the CLI, is
-    rolled back at its first step. Real template, real ASL, real handlers.
+    rolled back at its first step; (c) the eval gate rejects a candidate before it is
+    deployed; (d) a scheduled drift check catches live traffic that shifts. Real
+    template, real ASL, real handlers.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import boto3
 from release_guard.policy import MetricRule
 
-from release_guard_cli import evaldata, ops, timeline
+from release_guard_cli import drift_demo, evaldata, ops, timeline
 from release_guard_cli.emulator import fixture
 from release_guard_cli.emulator.account import FAULTY, HEALTHY, EmulatedAccount
 from release_guard_cli.emulator.traffic import TrafficGenerator, tabular_body
@@ -139,6 +141,7 @@ def run(root: Path) -> int:
             f"\ntraffic: {stats.sent} requests in {stats.elapsed_s:.0f} s, answered per variant "
             f"{stats.by_variant}, errors {stats.errors}"
         )
+        ok &= drift_demo.run(account, stack, info, ENDPOINT, pkg, say)
         say(
             f"demo finished in {time.time() - started:.0f} s: "
             f"{'OK' if ok else 'UNEXPECTED OUTCOME'}"

@@ -121,6 +121,9 @@ def parser() -> argparse.ArgumentParser:
 
     evalcmd.add_arguments(er)
     er.set_defaults(fn=cmd_eval)
+    from release_guard_cli import driftcmd
+
+    driftcmd.add_arguments(sub)
     rel = sub.add_parser("release", help="start, inspect and answer releases (AWS or emulated)")
     rel.add_argument("--stack-name", default="release-guard")
     rsub = rel.add_subparsers(dest="action", required=True)

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from release_guard.canary import plan
 from release_guard.events import (
+    BaselineRequest,
     CanaryState,
     DeployResult,
+    DriftCheckRequest,
     ModelPackageStateChange,
     ReconcileResult,
     ReleaseContext,
@@ -67,9 +69,21 @@ def test_request_events_validate_as_start_release() -> None:
 
 # Events that carry the release context (`release`, or `state.release` for Roll Back
 # and Finish Release): every workflow function but Run Eval, whose input is its own.
-RELEASE_EVENTS = [
-    p for p in ALL_EVENTS if p.parent.name not in ("start_release", "prepare_release", "run_eval")
-]
+# The drift functions run outside the release workflow.
+NOT_RELEASE = ("start_release", "prepare_release", "run_eval", "drift_check", "build_baseline")
+RELEASE_EVENTS = [p for p in ALL_EVENTS if p.parent.name not in NOT_RELEASE]
+
+
+@pytest.mark.parametrize("path", sorted(EVENTS.glob("drift_check/*.json")), ids=lambda p: p.stem)
+def test_drift_events_validate_and_name_the_fixture_endpoint(path: Path) -> None:
+    req = DriftCheckRequest.model_validate(json.loads(path.read_text()))
+    assert req.endpoint == ENDPOINT
+
+
+@pytest.mark.parametrize("path", sorted(EVENTS.glob("build_baseline/*.json")), ids=lambda p: p.stem)
+def test_baseline_events_validate(path: Path) -> None:
+    req = BaselineRequest.model_validate(json.loads(path.read_text()))
+    assert req.dataset_uri.startswith("s3://")
 
 
 @pytest.mark.parametrize("path", RELEASE_EVENTS, ids=lambda p: f"{p.parent.name}/{p.stem}")

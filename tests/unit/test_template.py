@@ -28,6 +28,8 @@ FUNCTIONS = {
     "FinishReleaseFunction": "finish_release",
     "EvalGateFunction": "eval_gate",
     "RunEvalFunction": "run_eval",
+    "DriftCheckFunction": "drift_check",
+    "BuildBaselineFunction": "build_baseline",
 }
 
 # Actions AWS authorises only on Resource "*" (no resource-level permissions).
@@ -43,6 +45,7 @@ UNSCOPABLE = {
     "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
+    "ecr:GetAuthorizationToken",
 }
 
 
@@ -67,7 +70,8 @@ def identity_statements(resources: dict[str, Any]) -> Iterator[tuple[str, dict[s
         for policy in props.get("Policies") or []:
             if isinstance(policy, dict) and "Statement" in policy:
                 for statement in policy["Statement"]:
-                    yield name, statement
+                    # A conditional statement: judged as it is when its condition holds.
+                    yield name, statement["Fn::If"][1] if "Fn::If" in statement else statement
         if res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             for statement in props["PolicyDocument"]["Statement"]:
                 yield name, statement
@@ -115,7 +119,16 @@ def test_get_metric_data_is_the_judges_only_wildcard(resources: dict[str, Any]) 
         for name, s in identity_statements(resources)
         if name in FUNCTIONS and "*" in _as_list(s["Resource"])
     ]
-    assert wildcard == [("JudgeCanaryFunction", "cloudwatch:GetMetricData")]
+    assert wildcard == [
+        ("JudgeCanaryFunction", "cloudwatch:GetMetricData"),
+        ("DriftCheckFunction", "cloudwatch:PutMetricData"),
+    ]
+
+
+def test_drift_metrics_are_scoped_to_their_namespace(resources: dict[str, Any]) -> None:
+    for name in ("DriftCheckFunction", "DriftJobRole"):
+        [put] = [s for s in statements_of(resources, name) if "PutMetricData" in str(s["Action"])]
+        assert put["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ReleaseGuard/Drift"}}
 
 
 def test_functions_call_what_they_need_and_no_more(resources: dict[str, Any]) -> None:
@@ -195,6 +208,28 @@ def test_functions_call_what_they_need_and_no_more(resources: dict[str, Any]) ->
             "s3:PutObject",
             "s3:ListBucket",
         },
+        "DriftCheckFunction": {
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:ListBucket",
+            "sagemaker:DescribeEndpoint",
+            "sagemaker:DescribeEndpointConfig",
+            "sagemaker:DescribeModel",
+            "sagemaker:DescribeModelPackage",
+            "cloudwatch:PutMetricData",
+            "events:PutEvents",
+            "sns:Publish",
+            "sagemaker:CreateProcessingJob",
+            "sagemaker:DescribeProcessingJob",
+            "iam:PassRole",
+        },
+        "BuildBaselineFunction": {
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:ListBucket",
+            "sagemaker:DescribeModelPackage",
+            "sagemaker:UpdateModelPackage",
+        },
     }
     assert {name: actions_of(resources, name) for name in FUNCTIONS} == expected
 
@@ -216,6 +251,8 @@ def test_sagemaker_writes_are_scoped_to_the_managed_endpoint(resources: dict[str
                     or ":model/${EndpointName}-*" in text
                     or "model-package/${ModelPackageGroupName}/*" in text
                     or (name == "RollBackFunction" and actions == ["sagemaker:UpdateEndpoint"])
+                    # The drift check's hand-off: only release-guard's own job names.
+                    or ":processing-job/rg-drift-*" in text
                 ), (name, statement["Sid"], text)
 
 
@@ -235,13 +272,14 @@ def test_pass_role_only_to_sagemaker(resources: dict[str, Any]) -> None:
         for name, s in identity_statements(resources)
         if "iam:PassRole" in _as_list(s["Action"])
     ]
-    assert [name for name, _ in passing] == ["DeployCandidateFunction"]
-    statement = passing[0][1]
-    assert statement["Action"] == "iam:PassRole"
-    assert statement["Resource"] == {"Ref": "ModelExecutionRoleArn"}
-    assert statement["Condition"] == {
-        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
-    }
+    assert [name for name, _ in passing] == ["DeployCandidateFunction", "DriftCheckFunction"]
+    roles = [{"Ref": "ModelExecutionRoleArn"}, {"Fn::GetAtt": ["DriftJobRole", "Arn"]}]
+    for (_, statement), role in zip(passing, roles, strict=True):
+        assert statement["Action"] == "iam:PassRole"
+        assert statement["Resource"] == role
+        assert statement["Condition"] == {
+            "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+        }
 
 
 def test_lock_can_see_executions_of_the_fixed_state_machine_name(
@@ -471,7 +509,9 @@ def test_globals_wire_every_function(template: dict[str, Any], resources: dict[s
     }
     start_env = resources["StartReleaseFunction"]["Properties"]["Environment"]["Variables"]
     assert start_env == {"STATE_MACHINE_ARN": {"Ref": "ReleaseStateMachine"}}
-    for name in set(FUNCTIONS) - {"StartReleaseFunction"}:
+    drift_env = resources["DriftCheckFunction"]["Properties"]["Environment"]["Variables"]
+    assert set(drift_env) == {"DRIFT_JOB_IMAGE", "DRIFT_JOB_ROLE_ARN", "DRIFT_JOB_INSTANCE_TYPE"}
+    for name in set(FUNCTIONS) - {"StartReleaseFunction", "DriftCheckFunction"}:
         assert "Environment" not in resources[name]["Properties"], name
 
 

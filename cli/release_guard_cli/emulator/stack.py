@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from release_guard_cli.emulator import scheduler
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
@@ -30,6 +31,7 @@ class Stack:
     resources: dict[str, str]  # logical id -> physical id
     functions: dict[str, Path] = field(default_factory=dict)  # function name -> code dir
     skipped: list[str] = field(default_factory=list)
+    schedules: dict[str, dict[str, Any]] = field(default_factory=dict)  # see scheduler.py
 
 
 def _zip_dir(path: Path) -> bytes:
@@ -112,6 +114,12 @@ def deploy(root: Path, name: str, parameters: dict[str, str]) -> Stack:
     stack = Stack(name=name, outputs=outputs, resources=resources, skipped=skipped)
     _fix_state_machines(stack, definitions, substitutions, cfn_json)
     _map_functions(stack, cfn_json, uploaded)
+    functions = {
+        logical: resources[logical]
+        for logical, res in cfn_json["Resources"].items()
+        if res["Type"] == "AWS::Lambda::Function" and logical in resources
+    }
+    stack.schedules = scheduler.schedules(cfn_json, parameters, functions)
     return stack
 
 

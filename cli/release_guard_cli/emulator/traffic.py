@@ -199,18 +199,31 @@ class TrafficGenerator:
             self._ended_at = time.monotonic()
 
 
-def tabular_body(n_features: int = 8, shift: float = 0.0, rows: int = 1) -> MakeBody:
+def tabular_body(
+    n_features: int = 8, shift: float = 0.0, rows: int = 1, shifted: set[int] | None = None
+) -> MakeBody:
     """CSV requests of ``rows`` rows; feature i ~ Normal(mean_i + shift, 1).
 
-    ``shift`` moves every feature's distribution, which a drift check should flag; the
-    means are fixed so a baseline profiled at shift 0 matches later traffic at shift 0.
+    ``shift`` moves the features in ``shifted`` (default: all), which a drift check
+    should flag; the means are fixed so a baseline profiled at shift 0 matches later
+    traffic at shift 0.
     """
     if n_features < 1 or rows < 1:
         raise ValueError("n_features and rows must be >= 1")
-    means = [((i % 5) - 2) * 0.5 for i in range(n_features)]
+    means = [
+        ((i % 5) - 2) * 0.5 + (shift if shifted is None or i in shifted else 0.0)
+        for i in range(n_features)
+    ]
 
     def make(rng: random.Random) -> tuple[bytes, str]:
-        lines = (",".join(f"{rng.gauss(m + shift, 1.0):.4f}" for m in means) for _ in range(rows))
+        lines = (",".join(f"{rng.gauss(m, 1.0):.4f}" for m in means) for _ in range(rows))
         return "\n".join(lines).encode(), "text/csv"
 
     return make
+
+
+def tabular_rows(n: int, n_features: int = 8, seed: int = 0) -> list[list[float]]:
+    """``n`` rows from the same distribution as ``tabular_body`` at shift 0: a training set."""
+    rng = random.Random(seed)
+    means = [((i % 5) - 2) * 0.5 for i in range(n_features)]
+    return [[round(rng.gauss(m, 1.0), 4) for m in means] for _ in range(n)]

@@ -223,3 +223,24 @@ class EndpointView(Strict):
 
     def variant(self, name: str) -> VariantView | None:
         return next((v for v in self.variants if v.name == name), None)
+
+
+class DriftCheckRequest(Strict):
+    """A scheduled drift check (the schedule's Input) or one run by hand."""
+
+    endpoint: str = Field(pattern=NAME)
+    variant: str | None = Field(None, pattern=NAME, description="default: every variant")
+    at: datetime | None = Field(None, description="check as of this time (default: now)")
+    baseline_uri: str | None = Field(None, pattern=r"^s3://[^/]+/.+$")
+    in_job: bool = Field(False, description="running in the Processing job: no byte budget")
+
+
+class BaselineRequest(Strict):
+    """Build a baseline profile from a reference dataset (or import Model Monitor's)."""
+
+    dataset_uri: str = Field(pattern=r"^s3://[^/]+/.+$")
+    format: Literal["csv", "jsonl", "capture"] = Field(
+        "csv", description="csv with a header row, JSON Lines rows, or Data Capture files"
+    )
+    output_uri: str | None = Field(None, pattern=r"^s3://[^/]+/.+\.json$")
+    model_package_arn: str | None = Field(None, pattern=PACKAGE_ARN)

@@ -256,11 +256,114 @@ class GatePolicy(Strict):
         return self
 
 
+class FeatureSpec(Strict):
+    """One feature read from a captured request (input) or response (output)."""
+
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")
+    source: Literal["input", "output"] = "input"
+    kind: Literal["numeric", "categorical", "text", "embedding"] = "numeric"
+    path: str | None = Field(
+        None, min_length=1, description="JMESPath into one JSON row; CSV: none (column order)"
+    )
+
+
+class PayloadSchema(Strict):
+    """How captured payloads become features (configured per endpoint).
+
+    CSV: the features of a source are its columns, in order; a body may hold several
+    rows. JSON: ``rows`` (JMESPath) selects the rows of one body, default the body
+    itself; each feature's ``path`` is evaluated on one row.
+    """
+
+    input_format: Literal["csv", "json"] = "csv"
+    output_format: Literal["csv", "json"] = "csv"
+    input_rows: str | None = Field(None, min_length=1)
+    output_rows: str | None = Field(None, min_length=1)
+    features: list[FeatureSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _paths(self) -> PayloadSchema:
+        import jmespath  # boto3's own dependency: there in every Lambda runtime
+
+        for where, expr in [
+            ("input_rows", self.input_rows),
+            ("output_rows", self.output_rows),
+            *((f"feature {f.name!r} path", f.path) for f in self.features),
+        ]:
+            if expr is not None:
+                try:
+                    jmespath.compile(expr)
+                except Exception as err:
+                    raise ValueError(f"{where}: not a JMESPath expression: {err}") from None
+        names = [f.name for f in self.features]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"feature names must be unique, repeated: {dup}")
+        for f in self.features:
+            fmt = self.input_format if f.source == "input" else self.output_format
+            if fmt == "json" and f.path is None:
+                raise ValueError(f"feature {f.name!r}: a JSON {f.source} needs a path")
+            if fmt == "csv" and f.path is not None:
+                raise ValueError(f"feature {f.name!r}: CSV columns go by order, not path")
+            if f.kind == "embedding" and fmt != "json":
+                raise ValueError(f"feature {f.name!r}: embeddings come from JSON payloads")
+        return self
+
+    def of(self, source: str) -> list[FeatureSpec]:
+        return [f for f in self.features if f.source == source]
+
+
+class Levels(Strict):
+    """A distance's seed thresholds: investigate, then act."""
+
+    investigate: float = Field(gt=0)
+    act: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> Levels:
+        if self.act < self.investigate:
+            raise ValueError("act >= investigate")
+        return self
+
+
+class DriftPolicy(Strict):
+    """Scheduled drift checks of live traffic against a baseline profile (docs/drift.md)."""
+
+    payload: PayloadSchema
+    window_hours: int = Field(24, ge=1, le=168)
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="per check, BH across features")
+    psi: Levels = Field(default_factory=lambda: Levels(investigate=0.1, act=0.25))
+    js: Levels = Field(default_factory=lambda: Levels(investigate=0.1, act=0.3))
+    prediction_psi_act: float = Field(0.2, gt=0, description="outputs: PSI that acts")
+    min_effect: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="effect-size floor: KS distance, total variation or missing-share change",
+    )
+    notify_at: Literal["minor", "investigate", "act"] = Field(
+        "act", description="severity that sends the EventBridge event and the SNS message"
+    )
+    settle_minutes: int = Field(
+        20, ge=0, le=180, description="an hour is re-listed until this long after it ends"
+    )
+    max_new_bytes: int = Field(
+        512 * 1024**2, ge=1024**2, description="more new capture than this: a Processing job"
+    )
+    embedding_sample: int = Field(256, ge=32, le=4096)
+    baseline_uri: str | None = Field(
+        None,
+        pattern=r"^s3://[^/]+/.+$",
+        description="else the baseline recorded on the variant's model package",
+    )
+
+
 class ReleasePolicy(Strict):
     version: str = Field(min_length=1, max_length=64)
     canary: CanaryPolicy = Field(default_factory=CanaryPolicy)
     deployment: DeploymentPolicy = Field(default_factory=DeploymentPolicy)
     gate: GatePolicy | None = Field(None, description="no gate when absent")
+    drift: DriftPolicy | None = Field(None, description="no drift checks when absent")
     operator_timeout_seconds: int = Field(86400, ge=60)
     rollback_poll_seconds: int = Field(10, ge=1)
     rollback_max_attempts: int = Field(360, ge=1)

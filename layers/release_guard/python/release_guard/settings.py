@@ -22,6 +22,9 @@ class Settings(Strict):
     data_capture_s3_uri: str | None = None
     state_machine_arn: str | None = None
     reports_bucket: str | None = None
+    drift_job_image: str | None = None
+    drift_job_role_arn: str | None = None
+    drift_job_instance_type: str = "ml.m5.2xlarge"
 
 
 @cache

@@ -1,0 +1,1 @@
+"""Drift checks: baseline profiles, capture parsing, mergeable summaries, decisions."""
