@@ -17,6 +17,7 @@ help:
 	@echo "make bench-judge  simulated releases: false-rollback and detection table in docs/judge.md"
 	@echo "make bench-gate   the eval gate on 100,000 paired examples: time and memory"
 	@echo "make bench-lambda cold import of every handler, cost of one judge look"
+	@echo "make bench-drift  drift checks on 200,000 rows x 55 features: release-guard, scipy, Evidently"
 
 $(VENV)/.stamp: requirements/runtime.txt requirements/dev.txt pyproject.toml
 	@test -n "$(PY312)" || { echo "python3.12 is required" >&2; exit 1; }
@@ -31,6 +32,13 @@ $(TOOLS)/.stamp: requirements/tools.txt
 	$(PY312) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
 	$(TOOLS)/bin/python -m pip install --quiet -r requirements/tools.txt
+	touch $@
+
+.venv-bench/.stamp: requirements/bench-evidently.txt
+	@test -n "$(PY312)" || { echo "python3.12 is required" >&2; exit 1; }
+	$(PY312) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet --upgrade pip
+	.venv-bench/bin/python -m pip install --quiet -r requirements/bench-evidently.txt
 	touch $@
 
 .PHONY: venv
@@ -73,6 +81,11 @@ bench-gate: $(VENV)/.stamp
 bench-lambda: $(VENV)/.stamp
 	$(PY) bench/lambda_costs.py
 
+.PHONY: bench-drift
+bench-drift: $(VENV)/.stamp .venv-bench/.stamp
+	$(PY) bench/drift_bench.py
+	$(PY) bench/capture_parse.py
+
 .PHONY: build
 build: $(TOOLS)/.stamp
 	PATH="$(dir $(PY312)):$$PATH" $(TOOLS)/bin/sam build --template-file template.yaml
@@ -84,4 +97,4 @@ sam-validate: $(TOOLS)/.stamp
 
 .PHONY: clean
 clean:
-	rm -rf $(VENV) $(TOOLS) .aws-sam out .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .venv-bench .aws-sam out .mypy_cache .ruff_cache .pytest_cache

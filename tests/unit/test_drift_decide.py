@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from release_guard.drift.columns import Columns, Quality
 from release_guard.drift.decide import decide
-from release_guard.drift.profile import build_profile, load_profile
+from release_guard.drift.profile import build_profile, load_profile, top_runs
 from release_guard.drift.summary import Summary, summarise
 from release_guard.policy import DriftPolicy, FeatureSpec, PayloadSchema
 
@@ -162,3 +162,19 @@ def test_a_baseline_missing_a_feature_is_a_finding(profile) -> None:  # type: ig
         profile, summarise(columns(sample(np.random.default_rng(6), 500)), profile), policy
     )
     assert "region: the baseline has no profile for this feature (not checked)" in report.findings
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_top_values_are_exactly_the_values_holding_one_percent(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50, 5000))
+    x = np.sort(np.concatenate([rng.normal(size=n), rng.integers(0, 30, size=n // 2) / 2]))
+    values, counts = np.unique(x, return_counts=True)
+    need = max(2, int(x.size * 0.01))
+    expected = sorted(
+        ((float(v), int(c)) for v, c in zip(values, counts, strict=True) if c >= need),
+        key=lambda vc: -vc[1],
+    )
+    got = top_runs(x, 1000)
+    assert sorted(got) == sorted(expected)
+    assert [c for _, c in got] == sorted((c for _, c in got), reverse=True)

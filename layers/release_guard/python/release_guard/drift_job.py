@@ -15,7 +15,6 @@ from typing import Any
 from release_guard.aws import drift as aws
 from release_guard.aws.sagemaker import describe_endpoint
 from release_guard.aws.workflow import read_json
-from release_guard.drift.baseline import build_baseline
 from release_guard.drift.check import CheckOutcome, Places, load_drift_policy, run_check
 from release_guard.errors import InvalidReleaseRequest
 from release_guard.events import BaselineRequest, DriftCheckRequest
@@ -45,6 +44,9 @@ def check(req: DriftCheckRequest) -> list[CheckOutcome]:
 
 
 def baseline(req: BaselineRequest) -> dict[str, Any]:
+    # Imported here: the scheduled check, which shares this module, never builds one.
+    from release_guard.drift.baseline import build_baseline
+
     s = settings()
     policy = load_drift_policy(s.release_policy_uri, read_json)
     if not s.reports_bucket:

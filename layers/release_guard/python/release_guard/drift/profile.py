@@ -28,6 +28,7 @@ NAMED = {"p0.1": 0.001, "p1": 0.01, "p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 
 NAMED |= {"p95": 0.95, "p99": 0.99, "p99.9": 0.999}
 MAX_CATEGORIES = 100  # the rest of a long tail is one "other" count
 EMBEDDING_SAMPLE = 256
+HEAVY = 0.01  # a value holding this share of a numeric feature is a "top value"
 
 
 class NumericProfile(Strict):
@@ -42,8 +43,8 @@ class NumericProfile(Strict):
     min: float | None = None
     max: float | None = None
     quantiles: dict[str, float] = Field(default_factory=dict)
-    top_value: float | None = None
-    top_share: float = 0.0
+    top_value: float | None = Field(None, description=f"a value with >= {HEAVY:.0%} of rows")
+    top_share: float = Field(0.0, description="its share; with no such value, at most this")
 
 
 class CategoricalProfile(Strict):
@@ -95,7 +96,8 @@ def numeric_profile(values: NDArray[np.float64], source: str) -> NumericProfile:
     cum = np.searchsorted(x, edges, side="right")
     counts = np.diff(np.concatenate(([0], cum, [n])))
     named = np.quantile(x, list(NAMED.values()), method="linear")
-    top_value, top_count = top_runs(x, 1)[0]
+    tops = top_runs(x, 1)
+    top_value, top_share = (tops[0][0], tops[0][1] / n) if tops else (None, HEAVY)
     return NumericProfile(
         source=source,
         count=int(values.size),
@@ -108,21 +110,31 @@ def numeric_profile(values: NDArray[np.float64], source: str) -> NumericProfile:
         max=float(x[-1]),
         quantiles={k: float(v) for k, v in zip(NAMED, named, strict=True)},
         top_value=top_value,
-        top_share=top_count / n,
+        top_share=top_share,
     )
 
 
-def top_runs(sorted_values: NDArray[np.float64], k: int) -> list[tuple[float, int]]:
-    """The ``k`` most frequent values of a sorted array, with their counts."""
+def top_runs(
+    sorted_values: NDArray[np.float64], k: int, min_share: float = HEAVY
+) -> list[tuple[float, int]]:
+    """Up to ``k`` values of a sorted array that each hold at least ``min_share`` of it,
+    most frequent first, with their counts.
+
+    A value that frequent spans ``need`` consecutive slots, so probing every
+    ``need // 2``-th slot sees it twice in a row: the probes give the candidates and two
+    binary searches each their exact count, without a pass over the whole array.
+    """
     n = sorted_values.size
-    if n == 0:
-        return [(float("nan"), 0)]
-    starts = np.concatenate(([0], np.flatnonzero(sorted_values[1:] != sorted_values[:-1]) + 1))
-    lengths = np.diff(np.concatenate((starts, [n])))
-    k = min(k, lengths.size)
-    best = np.argpartition(-lengths, k - 1)[:k]
-    best = best[np.argsort(-lengths[best], kind="stable")]
-    return [(float(sorted_values[starts[i]]), int(lengths[i])) for i in best]
+    need = max(2, int(n * min_share))
+    probes = sorted_values[:: max(1, need // 2)]
+    cand = np.unique(probes[1:][probes[1:] == probes[:-1]])
+    if cand.size == 0:
+        return []
+    counts = np.searchsorted(sorted_values, cand, "right") - np.searchsorted(
+        sorted_values, cand, "left"
+    )
+    order = np.argsort(-counts, kind="stable")[:k]
+    return [(float(cand[i]), int(counts[i])) for i in order if counts[i] >= need]
 
 
 def categorical_profile(values: list[str | None], source: str) -> CategoricalProfile:
