@@ -35,7 +35,6 @@ feature flagged; Wilson 95 % interval) and per feature.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import math
 import os
@@ -47,7 +46,6 @@ import sys
 import tempfile
 import time
 import traceback
-import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -64,6 +62,7 @@ sys.path.insert(0, str(ROOT / "layers" / "release_guard" / "python"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import drift_data  # noqa: E402
+from measure import timed, traced_peak  # noqa: E402
 
 EVIDENTLY_PY = ROOT / ".venv-bench" / "bin" / "python"
 ALPHA = 0.05
@@ -151,28 +150,6 @@ def scipy_flags(p: dict[str, float]) -> tuple[set[str], set[str]]:
 
 
 # --- measuring ---------------------------------------------------------------------------
-
-
-def timed(fn: Callable[[], Any], runs: int) -> tuple[float, list[float], Any]:
-    times, result = [], None
-    for _ in range(runs):
-        result = None
-        gc.collect()
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times, result
-
-
-def traced_peak(fn: Callable[[], Any]) -> float:
-    """Peak of Python allocations (numpy's included) during one call, MiB."""
-    gc.collect()
-    tracemalloc.start()
-    result = fn()
-    _, top = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    del result
-    return top / 2**20
 
 
 def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:

@@ -42,6 +42,7 @@ import pandas as pd  # noqa: E402
 from evidently import DataDefinition, Dataset, Report  # noqa: E402
 from evidently import __version__ as evidently_version  # noqa: E402
 from evidently.presets import DataDriftPreset  # noqa: E402
+from measure import status_mib  # noqa: E402
 
 IMPORT_S = time.perf_counter() - T_IMPORT
 
@@ -55,14 +56,6 @@ DISTANCES = {
     "Total-Variation-Distance",
     "empirical_mmd",
 }
-
-
-def status_mib(field: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def frames(path: str, man: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:

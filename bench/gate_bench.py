@@ -24,28 +24,24 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import json
 import os
 import platform
 import pstats
 import resource
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "release_guard" / "python"))
 
+from measure import status_mib, timed, traced_peak  # noqa: E402
 from release_guard.gate.gate import GateVerdict, evaluate  # noqa: E402
 from release_guard.gate.records import EvalRecord, Problems, dump_lines, parse_lines  # noqa: E402
 from release_guard.policy import GateMetric, GatePolicy  # noqa: E402
@@ -133,38 +129,6 @@ def build(system: str, a: dict[str, np.ndarray]) -> list[EvalRecord]:
         )
         for i in range(n)
     ]
-
-
-def timed(fn: Callable[[], Any], runs: int) -> tuple[float, list[float], Any]:
-    times = []
-    result = None
-    for _ in range(runs):
-        result = None
-        gc.collect()
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times, result
-
-
-def traced_peak(fn: Callable[[], Any]) -> float:
-    """Peak of Python allocations (numpy's included) during one call, MiB."""
-    gc.collect()
-    tracemalloc.start()
-    result = fn()
-    _, top = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    del result
-    return top / 2**20
-
-
-def status_mib(field: str) -> float:
-    """VmRSS (now) or VmHWM (peak) of this process from /proc/self/status, MiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def child(folder: Path, resamples: int) -> int:

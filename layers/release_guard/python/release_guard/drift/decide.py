@@ -115,37 +115,73 @@ def _rank(edges: np.ndarray, ref_cum: np.ndarray, lo: float, hi: float, v: float
     return float(np.interp(v, points, shares))
 
 
-def _numeric(name: str, p: NumericProfile, s: NumericSummary) -> FeatureResult:
-    r = np.asarray(p.counts, dtype=np.float64)
-    c = s.counts.astype(np.float64)
+def _start(
+    name: str,
+    kind: str,
+    source: str,
+    r: np.ndarray,
+    c: np.ndarray,
+    ref_rows: int,
+    ref_missing: int,
+    cur_missing: int,
+) -> FeatureResult:
+    """The result's counts and missing-value test; a ``note`` when nothing to compare."""
     n_ref, n = int(r.sum()), int(c.sum())
-    ref_total, cur_total = p.count, n + s.missing
-    res = FeatureResult(name=name, kind="numeric", source=p.source, n=n, n_ref=n_ref)
-    res.missing_share = s.missing / cur_total if cur_total else None
-    res.ref_missing_share = p.missing / ref_total if ref_total else None
+    cur_rows = n + cur_missing
+    res = FeatureResult(name=name, kind=kind, source=source, n=n, n_ref=n_ref)
+    res.missing_share = cur_missing / cur_rows if cur_rows else None
+    res.ref_missing_share = ref_missing / ref_rows if ref_rows else None
     if n_ref == 0:
         res.note = "the baseline has no values for this feature"
         return res
-    res.missing_p = d.share_test(p.missing, ref_total, s.missing, cur_total)
+    res.missing_p = d.share_test(ref_missing, ref_rows, cur_missing, cur_rows)
     if n == 0:
         res.p_value = res.missing_p
-        res.effect = abs((res.missing_share or 0) - (res.ref_missing_share or 0))
+        res.effect = _missing_change(res)
         res.note = "no present values in the window"
+    return res
+
+
+def _missing_change(res: FeatureResult) -> float:
+    return abs((res.missing_share or 0) - (res.ref_missing_share or 0))
+
+
+def _distances(
+    res: FeatureResult, r: np.ndarray, c: np.ndarray, ref_missing: int, cur_missing: int
+) -> None:
+    """PSI, JS and KL over the given cells, plus a missing-value cell when either side
+    has missing values (a change in them is part of the distance)."""
+    if ref_missing or cur_missing:
+        r, c = np.append(r, ref_missing), np.append(c, cur_missing)
+    res.psi, res.js, res.kl = d.psi(r, c), d.js_distance(r, c), d.kl(c, r)
+
+
+def _missing_reason(res: FeatureResult) -> list[str]:
+    if res.missing_share is None or res.ref_missing_share is None:
+        return []
+    if _missing_change(res) < 0.01:
+        return []
+    return [f"missing values {_pct(res.missing_share)} (reference {_pct(res.ref_missing_share)})"]
+
+
+def _numeric(name: str, p: NumericProfile, s: NumericSummary) -> FeatureResult:
+    r = np.asarray(p.counts, dtype=np.float64)
+    c = s.counts.astype(np.float64)
+    res = _start(name, "numeric", p.source, r, c, p.count, p.missing, s.missing)
+    if res.note:
         return res
     groups = d.merge_cells(r, r, 0.0, PSI_GROUPS)
-    rg, cg = np.add.reduceat(r, groups), np.add.reduceat(c, groups)
-    if p.missing or s.missing:  # a change in missing values is part of the distance
-        rg, cg = np.append(rg, p.missing), np.append(cg, s.missing)
-    res.psi, res.js, res.kl = d.psi(rg, cg), d.js_distance(rg, cg), d.kl(cg, rg)
+    _distances(res, np.add.reduceat(r, groups), np.add.reduceat(c, groups), p.missing, s.missing)
+    n_ref, n = res.n_ref, res.n
     res.ks = d.ks_statistic(r, c)
     res.ks_p = d.ks_pvalue(res.ks, n_ref, n)
     cells = d.merge_cells(r, c, MIN_EXPECTED, MAX_CELLS)
     res.chi2, res.chi2_df, res.chi2_p = d.homogeneity(
         np.add.reduceat(r, cells), np.add.reduceat(c, cells)
     )
-    res.p_value = min(1.0, 3 * min(res.ks_p, res.chi2_p, res.missing_p))
-    delta_missing = abs((res.missing_share or 0) - (res.ref_missing_share or 0))
-    res.effect = max(res.ks, delta_missing)
+    missing_p = 1.0 if res.missing_p is None else res.missing_p
+    res.p_value = min(1.0, 3 * min(res.ks_p, res.chi2_p, missing_p))
+    res.effect = max(res.ks, _missing_change(res))
     edges = np.asarray(p.edges)
     lo = min(p.min if p.min is not None else s.lo, s.lo)
     hi = max(p.max if p.max is not None else s.hi, s.hi)
@@ -207,15 +243,7 @@ def _numeric_reasons(
                     f"outlier burst: {_pct(cur_share)} of values {tail} ({_f(bound)}); "
                     f"expected {_pct(ref_share)}"
                 )
-    if (
-        res.missing_share is not None
-        and res.ref_missing_share is not None
-        and abs(res.missing_share - res.ref_missing_share) >= 0.01
-    ):
-        reasons.append(
-            f"missing values {_pct(res.missing_share)} (reference {_pct(res.ref_missing_share)})"
-        )
-    return reasons
+    return reasons + _missing_reason(res)
 
 
 def _categorical(name: str, p: CategoricalProfile, s: CategoricalSummary) -> FeatureResult:
@@ -229,31 +257,18 @@ def _categorical(name: str, p: CategoricalProfile, s: CategoricalSummary) -> Fea
     if p.other == 0 and new:  # unseen categories are cells of their own
         r = np.concatenate((r[:-1], np.zeros(len(new)), [0.0]))
         c = np.concatenate((c[:-1], list(new.values()), [other_cur]))
-    n_ref, n = int(r.sum()), int(c.sum())
-    ref_total, cur_total = p.count, n + s.missing
-    res = FeatureResult(name=name, kind="categorical", source=p.source, n=n, n_ref=n_ref)
-    res.missing_share = s.missing / cur_total if cur_total else None
-    res.ref_missing_share = p.missing / ref_total if ref_total else None
-    if n_ref == 0:
-        res.note = "the baseline has no values for this feature"
+    res = _start(name, "categorical", p.source, r, c, p.count, p.missing, s.missing)
+    if res.note:
         return res
-    res.missing_p = d.share_test(p.missing, ref_total, s.missing, cur_total)
-    if n == 0:
-        res.p_value = res.missing_p
-        res.effect = abs((res.missing_share or 0) - (res.ref_missing_share or 0))
-        res.note = "no present values in the window"
-        return res
-    rm, cm = r, c
-    if p.missing or s.missing:
-        rm, cm = np.append(r, p.missing), np.append(c, s.missing)
-    res.psi, res.js, res.kl = d.psi(rm, cm), d.js_distance(rm, cm), d.kl(cm, rm)
+    _distances(res, r, c, p.missing, s.missing)
+    n_ref, n = res.n_ref, res.n
     cells = d.merge_cells(r, c, MIN_EXPECTED, len(r))
     res.chi2, res.chi2_df, res.chi2_p = d.homogeneity(
         np.add.reduceat(r, cells), np.add.reduceat(c, cells)
     )
-    res.p_value = min(1.0, 2 * min(res.chi2_p, res.missing_p))
-    delta_missing = abs((res.missing_share or 0) - (res.ref_missing_share or 0))
-    res.effect = max(d.total_variation(r, c), delta_missing)
+    missing_p = 1.0 if res.missing_p is None else res.missing_p
+    res.p_value = min(1.0, 2 * min(res.chi2_p, missing_p))
+    res.effect = max(d.total_variation(r, c), _missing_change(res))
     moves = sorted(
         ((k, counts.get(k, 0) / n, p.categories[k] / n_ref) for k in cats),
         key=lambda t: -abs(t[1] - t[2]),
@@ -273,14 +288,7 @@ def _categorical(name: str, p: CategoricalProfile, s: CategoricalSummary) -> Fea
     if vanished:
         words = ", ".join(f"{k!r} (reference {_pct(p.categories[k] / n_ref)})" for k in vanished)
         res.reasons.append(f"vanished: {words}")
-    if (
-        res.missing_share is not None
-        and res.ref_missing_share is not None
-        and abs(res.missing_share - res.ref_missing_share) >= 0.01
-    ):
-        res.reasons.append(
-            f"missing values {_pct(res.missing_share)} (reference {_pct(res.ref_missing_share)})"
-        )
+    res.reasons += _missing_reason(res)
     return res
 
 
