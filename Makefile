@@ -56,10 +56,29 @@ typecheck: $(VENV)/.stamp
 .PHONY: validate
 validate: $(VENV)/.stamp
 	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint pipeline/template.yaml
+	$(VENV)/bin/release-guard manifest validate
 	$(PY) scripts/validate_asl.py statemachines/release.asl.json --template template.yaml
 
+# Headless Chromium for the release report's browser test
+# (tests/unit/test_report_browser.py). RG_NO_BROWSER=1 skips the test, and this.
+BROWSERS := chromium chromium-browser google-chrome google-chrome-stable
+.PHONY: browser
+browser:
+	@if [ "$${RG_NO_BROWSER:-}" = 1 ] || [ -n "$${RG_CHROMIUM:-}" ]; then exit 0; fi; \
+	for b in $(BROWSERS); do command -v $$b >/dev/null && exit 0; done; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "Chromium is required for the report tests: install it, or set RG_NO_BROWSER=1" >&2; \
+	  exit 1; \
+	fi; \
+	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	echo "installing Chromium (apt-get) for the report's browser test"; \
+	$$sudo apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
+	  chromium fonts-dejavu-core >/dev/null
+
 .PHONY: pytest
-pytest: $(VENV)/.stamp
+pytest: $(VENV)/.stamp browser
 	$(VENV)/bin/pytest
 
 .PHONY: test

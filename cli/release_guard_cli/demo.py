@@ -3,7 +3,8 @@
 (a) a healthy candidate, approved in the model registry, is promoted through every
     canary step; (b) a faulty candidate (more 5XX, slower), started from the CLI, is
     rolled back at its first step; (c) the eval gate rejects a candidate before it is
-    deployed; (d) a scheduled drift check catches live traffic that shifts. Real
+    deployed; (d) a commit to a release manifest (prompt v1) is released from git; (e) a
+    scheduled drift check catches live traffic that shifts. Real
     template, real ASL, real handlers.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 import boto3
 from release_guard.policy import MetricRule
 
-from release_guard_cli import drift_demo, evaldata, ops, timeline
+from release_guard_cli import drift_demo, evaldata, git_demo, ops, report, timeline
 from release_guard_cli.emulator import fixture
 from release_guard_cli.emulator.account import FAULTY, HEALTHY, EmulatedAccount
 from release_guard_cli.emulator.traffic import TrafficGenerator, tabular_body
@@ -117,6 +118,7 @@ def run(root: Path) -> int:
             say(f"  EventBridge -> StartRelease -> execution {execution['name']}")
             desc = follow(info, execution["name"], execution["executionArn"], 120)
             ok &= _report(desc, "SUCCEEDED", ENDPOINT)
+            _release_report(info, execution["name"], root)
 
             # (b) faulty candidate, from the CLI.
             say("\n== (b) faulty candidate v3 (12 % 5XX, 3x slower): `release-guard release start`")
@@ -133,7 +135,16 @@ def run(root: Path) -> int:
             say(f"  {result['status']}: {result['reason']}")
             desc = follow(info, result["release_id"], result["execution_arn"], 120)
             ok &= _report(desc, "FAILED", ENDPOINT)
+            _release_report(info, result["release_id"], root)
             ok &= _gate_release(account, info, root)
+
+            # (d) a release from git: the pipeline's Release stage, here.
+            promoted, from_git = git_demo.run(info, root, ENDPOINT, pkg, say)
+            ok &= promoted
+            for line in timeline.endpoint_lines(ops.endpoint_state(ENDPOINT)):
+                say("  " + line)
+            for release_id in from_git:
+                _release_report(info, release_id, root)
         finally:
             traffic.stop()
         stats = traffic.stats()
@@ -200,12 +211,22 @@ def _gate_release(account: EmulatedAccount, info: ops.StackInfo, root: Path) -> 
     after = ops.endpoint_state(ENDPOINT)
     untouched = after["EndpointConfigName"] == before["EndpointConfigName"]
     say(f"  execution {desc['status']} ({desc.get('error')}); endpoint untouched: {untouched}")
+    _release_report(info, result["release_id"], root)
     return bool(
         desc["status"] == "FAILED"
         and desc.get("error") == "EvalGateFailed"
         and package["ModelApprovalStatus"] == "Rejected"
         and untouched
     )
+
+
+def _release_report(info: ops.StackInfo, release_id: str, root: Path) -> None:
+    """The release report from the ledger into out/demo/; FinishRelease wrote the same
+    pair to the stack bucket."""
+    html, md = report.write_release(info, release_id, root / "out" / "demo")
+    written = ops.summary(info, release_id).get("report") or {}
+    s3 = written.get("html") or f"not written ({written.get('error', 'no record')})"
+    say(f"  release report: {html.relative_to(root)} and {md.relative_to(root)} (S3: {s3})")
 
 
 def _report(desc: dict[str, Any], expected: str, endpoint: str) -> bool:

@@ -1,4 +1,4 @@
-"""`make demo` (d): a baseline from a training set, live traffic that matches it, then
+"""`make demo` (e): a baseline from a training set, live traffic that matches it, then
 traffic that shifts; the scheduled drift check (fired by the emulator's scheduler)
 catches the shift and its event reaches an SQS queue through an EventBridge rule."""
 
@@ -89,7 +89,7 @@ def run(
     champion_package: str,
     say: Callable[[str], None],
 ) -> bool:
-    say("\n== (d) drift: a baseline from the training set, then live traffic that shifts")
+    say("\n== (e) drift: a baseline from the training set, then live traffic that shifts")
     s3 = boto3.client("s3")
     s3.put_object(Bucket=info.bucket, Key="datasets/train.csv", Body=training_csv(20_000))
     built = _invoke(

@@ -61,6 +61,10 @@ def cmd_release(args: argparse.Namespace) -> int:
             return 0 if desc["status"] == "SUCCEEDED" else 1
         return 0
     if args.action == "status":
+        if args.watch:
+            from release_guard_cli import status
+
+            return status.watch(info, args.release_id, args.interval)
         meta = ops.summary(info, args.release_id)
         items = ops.events(info, args.release_id)
         ctx = {"candidate": meta.get("candidate", ""), "champion": meta.get("champion", "")}
@@ -68,6 +72,7 @@ def cmd_release(args: argparse.Namespace) -> int:
             f"release {args.release_id}: {meta.get('status')} "
             f"(endpoint {meta.get('endpoint_name')}, policy {meta.get('policy_version')})"
         )
+        print(f"  {timeline.versions_line(meta)}")
         from datetime import datetime
 
         t0 = datetime.fromisoformat(str(meta["started_at"])) if meta.get("started_at") else None
@@ -124,6 +129,12 @@ def parser() -> argparse.ArgumentParser:
     from release_guard_cli import driftcmd
 
     driftcmd.add_arguments(sub)
+    from release_guard_cli import manifestcmd
+
+    manifestcmd.add_arguments(sub)
+    from release_guard_cli import report, status
+
+    report.add_arguments(sub)
     rel = sub.add_parser("release", help="start, inspect and answer releases (AWS or emulated)")
     rel.add_argument("--stack-name", default="release-guard")
     rsub = rel.add_subparsers(dest="action", required=True)
@@ -139,6 +150,8 @@ def parser() -> argparse.ArgumentParser:
         a.add_argument("release_id")
         if name != "status":
             a.add_argument("--note")
+        else:
+            status.add_arguments(a)
     rel.set_defaults(fn=cmd_release)
     return p
 

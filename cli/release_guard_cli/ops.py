@@ -107,3 +107,14 @@ def wait(arn: str, timeout: float, poll: float = 0.5) -> dict[str, Any]:
         if desc["status"] != "RUNNING" or time.time() > deadline:
             return desc
         time.sleep(poll)
+
+
+def executions(info: StackInfo) -> list[dict[str, Any]]:
+    """Every execution of the release state machine (newest first), all pages."""
+    sfn = boto3.client("stepfunctions")
+    out: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=info.state_machine_arn
+    ):
+        out += page["executions"]
+    return out

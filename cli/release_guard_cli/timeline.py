@@ -28,8 +28,10 @@ def describe(item: dict[str, Any], t0: datetime | None, ctx: dict[str, str]) -> 
     cand, champ = ctx.get("candidate", "candidate"), ctx.get("champion", "champion")
     if kind == "deploy":
         v = item.get("variants", [])[-1] if item.get("variants") else {}
+        prompt = item.get("prompt") or {}
+        with_prompt = f" (prompt {prompt['name']} v{prompt['version']})" if prompt else ""
         return [
-            f"{t}  deploy    {v.get('VariantName')} on {v.get('InstanceType')} "
+            f"{t}  deploy    {v.get('VariantName')}{with_prompt} on {v.get('InstanceType')} "
             f"x{v.get('InitialInstanceCount')} at weight 0, data capture "
             f"{'on' if (item.get('data_capture') or {}).get('EnableCapture') else 'off'}; "
             f"config {item.get('result', {}).get('endpoint_config_name')}"
@@ -72,6 +74,24 @@ def describe(item: dict[str, Any], t0: datetime | None, ctx: dict[str, str]) -> 
     if kind == "outcome":
         return [f"{t}  outcome   {str(item.get('outcome')).upper()}: {item.get('reason') or ''}"]
     return [f"{t}  {kind}"]
+
+
+def versions_line(meta: dict[str, Any]) -> str:
+    """What a release deploys, from its ledger summary: model and prompt versions."""
+    if meta.get("model_package_arn"):
+        version = meta.get("model_package_version")
+        model = f"model package {meta['model_package_arn']}"
+        model += f" (version {version})" if version is not None else ""
+    elif meta.get("image"):
+        model = f"image {meta['image']}"
+        model += f" with {meta['model_data_url']}" if meta.get("model_data_url") else ""
+    else:
+        model = "model n/a"
+    prompt = meta.get("prompt") or {}
+    if prompt:
+        name, version, digest = prompt.get("name"), prompt.get("version"), prompt.get("digest")
+        return f"{model}; prompt {name} v{version} ({digest})"
+    return f"{model}; no prompt version"
 
 
 def endpoint_lines(desc: dict[str, Any]) -> list[str]:

@@ -40,6 +40,8 @@ def test_cli_request_starts_a_release(env: Any) -> None:
     assert request == {
         **event,
         "release_id": release_id,
+        "container": None,
+        "prompt": None,
         "candidate_variant": None,
         "instance_type": None,
         "instance_count": None,

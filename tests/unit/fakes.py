@@ -38,7 +38,7 @@ from release_guard.events import EndpointView, VariantView
 NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 MUTATING = frozenset(
     {
-        "create_model_from_package",
+        "create_model",
         "create_endpoint_config",
         "update_endpoint",
         "update_weights",
@@ -137,21 +137,26 @@ class FakeEndpoints:
         package = self.packages.get(arn)
         return None if package is None else copy.deepcopy(package)
 
-    def create_model_from_package(self, name: str, package_arn: str, role_arn: str) -> None:
+    def create_model(
+        self, name: str, container: dict[str, Any], role_arn: str, tags: dict[str, str]
+    ) -> None:
         self.calls.append(
             Call(
-                "create_model_from_package",
-                {"name": name, "package_arn": package_arn, "role_arn": role_arn},
+                "create_model",
+                {"name": name, "container": container, "role_arn": role_arn, "tags": tags},
             )
         )
         _check_name("model", name)
-        if package_arn not in self.packages:
+        package_arn = container.get("ModelPackageName")
+        if package_arn is None and not container.get("Image"):
+            raise FakeValidationError("a container needs ModelPackageName or Image")
+        if package_arn is not None and package_arn not in self.packages:
             raise FakeValidationError(f"Could not find model package {package_arn!r}")
         if not role_arn:
             raise FakeValidationError("ExecutionRoleArn is required")
         # The adapter treats "already exists" as success: the first model is kept.
         self.models.setdefault(
-            name, {"ModelName": name, "ModelPackageName": package_arn, "Role": role_arn}
+            name, {"ModelName": name, "Containers": [copy.deepcopy(container)], "Role": role_arn}
         )
 
     def create_endpoint_config(

@@ -322,12 +322,17 @@ def test_deploy_adds_the_candidate_at_zero_with_capture_on() -> None:
     assert result.changed is True
     assert result.deadline == T0 + timedelta(seconds=3600)
     assert [c.name for c in eps.mutating_calls()] == [
-        "create_model_from_package",
+        "create_model",
         "create_endpoint_config",
         "update_endpoint",
     ]
-    model_call = eps.calls_named("create_model_from_package")[0].args
-    assert model_call == {"name": ctx.candidate.model_name, "package_arn": ARN, "role_arn": ROLE}
+    model_call = eps.calls_named("create_model")[0].args
+    assert model_call == {
+        "name": ctx.candidate.model_name,
+        "container": {"ModelPackageName": ARN},
+        "role_arn": ROLE,
+        "tags": {"release-guard:release": ctx.release_id, "release-guard:package": ARN},
+    }
 
     config = eps.configs[config_name]
     weights = {v["VariantName"]: v["InitialVariantWeight"] for v in config["ProductionVariants"]}

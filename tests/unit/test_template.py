@@ -197,6 +197,8 @@ def test_functions_call_what_they_need_and_no_more(resources: dict[str, Any]) ->
             "dynamodb:Query",
             "sns:Publish",
             "sagemaker:UpdateModelPackage",
+            "sagemaker:DescribeEndpoint",
+            "s3:PutObject",
         }
         | ledger,
         "EvalGateFunction": {"s3:GetObject", "s3:PutObject", "sagemaker:UpdateModelPackage"}

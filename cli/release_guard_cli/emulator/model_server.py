@@ -12,7 +12,9 @@ Behaviour comes from the SageMaker Model's ``Environment``, passed as process en
 - ``RG_EMU_ERROR_RATE``   probability of answering 500 (default 0)
 - ``RG_EMU_LATENCY_MS``   median latency in ms (default 20); latency is lognormal
 - ``RG_EMU_LATENCY_SIGMA`` lognormal sigma (default 0.3)
-- ``RG_EMU_MODEL_VERSION`` string echoed in every output (default "unversioned")
+- ``RG_EMU_MODEL_VERSION`` string echoed in every output (default "unversioned"); with a
+  prompt version (``RG_PROMPT_NAME``, ``RG_PROMPT_VERSION``: docs/manifests.md) it reads
+  ``<version>+<prompt name>/v<N>``, so a prompt release is visible in the outputs
 - ``RG_EMU_SEED``         seed of the error and latency draws (default: random)
 
 Inputs: ``text/csv`` (one or more rows of numbers) or ``application/json``:
@@ -90,9 +92,18 @@ class Settings:
             error_rate=number("RG_EMU_ERROR_RATE", 0.0, 0.0, 1.0),
             latency_ms=number("RG_EMU_LATENCY_MS", 20.0, 0.0, 600_000.0),
             latency_sigma=number("RG_EMU_LATENCY_SIGMA", 0.3, 0.0, 10.0),
-            model_version=env.get("RG_EMU_MODEL_VERSION", "unversioned"),
+            model_version=version_label(env),
             seed=seed,
         )
+
+
+def version_label(env: dict[str, str]) -> str:
+    """The model version the outputs echo, with the prompt version when one is set."""
+    version = env.get("RG_EMU_MODEL_VERSION", "unversioned")
+    prompt = env.get("RG_PROMPT_VERSION", "").strip()
+    if prompt:
+        version += f"+{env.get('RG_PROMPT_NAME', 'prompt')}/v{prompt}"
+    return version
 
 
 def feature_weight(i: int) -> float:

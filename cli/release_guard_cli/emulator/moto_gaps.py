@@ -44,7 +44,7 @@ from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
 REAL_TIME_TYPES = re.compile(
     r"^ml\.(t2|t3|m4|m5|m5d|m6i|m6id|m7i|c4|c5|c5d|c6i|c6id|c7i|r5|r5d|r6i|r7i|"
-    r"g4dn|g5|g6|g6e|p2|p3|p4d|p4de|p5|p5e|inf1|inf2|trn1|trn2)\."
+    r"m6g|c6g|r6g|c7g|g4dn|g5|g6|g6e|p2|p3|p4d|p4de|p5|p5e|p5en|inf1|inf2|trn1|trn2)\."
     r"(medium|large|xlarge|[0-9]+xlarge|metal)$"
 )
 

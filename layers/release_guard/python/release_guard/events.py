@@ -7,10 +7,23 @@ ASL writes each Task's result with its own ``ResultPath``.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from release_guard.errors import InvalidReleaseRequest
 from release_guard.policy import ReleasePolicy, Strict, describe_validation
@@ -18,6 +31,16 @@ from release_guard.policy import ReleasePolicy, Strict, describe_validation
 NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"  # SageMaker endpoint / variant / model names
 PACKAGE_ARN = r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/\S{1,2048}$"
 RELEASE_ID = r"^[A-Za-z0-9_-]{1,80}$"  # a Step Functions execution name
+PROMPT_NAME = r"^[a-z0-9](-?[a-z0-9]){0,31}$"  # prompts/<name>/: fits in a variant name
+IMAGE = r"^[^\s]{1,255}$"  # ContainerDefinition.Image: registry/repository[:tag|@digest]
+MODEL_DATA = r"^(https|s3)://[^/]+/?.*$"  # ContainerDefinition.ModelDataUrl
+S3_URI = r"^s3://[^/]+/.+$"
+
+# SageMaker's limits on a ContainerDefinition's Environment (CreateModel API reference).
+ENV_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+ENV_MAX_ENTRIES = 100
+ENV_MAX_BYTES = 1024  # each name and each value
+ENV_MAX_TOTAL_BYTES = 32 * 1024  # all names and values together
 
 Trigger = Literal["registry", "cli", "pipeline", "api"]
 
@@ -33,11 +56,83 @@ def parse[M: BaseModel](model: type[M], data: Any, field: str) -> M:
         raise InvalidReleaseRequest(path, expected) from None
 
 
+def environment_problem(env: Mapping[str, str]) -> str | None:
+    """What CreateModel would reject in a container's Environment, or None."""
+    if len(env) > ENV_MAX_ENTRIES:
+        return f"at most {ENV_MAX_ENTRIES} variables (SageMaker's limit), got {len(env)}"
+    total = 0
+    for name, value in env.items():
+        if not ENV_NAME.match(name) or len(name.encode()) > ENV_MAX_BYTES:
+            return f"{name!r} is not a variable name ([a-zA-Z_][a-zA-Z0-9_]*)"
+        size = len(value.encode())
+        if size > ENV_MAX_BYTES:
+            return (
+                f"{name} is {size} bytes: SageMaker allows at most {ENV_MAX_BYTES} bytes "
+                "per Environment value"
+            )
+        total += len(name.encode()) + size
+    if total > ENV_MAX_TOTAL_BYTES:
+        return f"{total} bytes in all: SageMaker allows at most {ENV_MAX_TOTAL_BYTES}"
+    return None
+
+
+def _check_environment(env: dict[str, str]) -> dict[str, str]:
+    problem = environment_problem(env)
+    if problem:
+        raise ValueError(problem)
+    return env
+
+
+class ContainerSpec(Strict):
+    """A serving container given by image (instead of a model package): what
+    CreateModel's ContainerDefinition takes."""
+
+    image: str = Field(pattern=IMAGE)
+    model_data_url: str | None = Field(None, pattern=MODEL_DATA, max_length=1024)
+    environment: dict[str, str] = Field(default_factory=dict)
+
+    _env = field_validator("environment")(_check_environment)
+
+
+class PromptRef(Strict):
+    """A prompt version (prompts/<name>/v<version>.yaml) as the container environment
+    it sets: the candidate is the same model with this configuration (docs/manifests.md)."""
+
+    name: str = Field(pattern=PROMPT_NAME)
+    version: int = Field(ge=1, le=9999)
+    environment: dict[str, str] = Field(description="RG_PROMPT_* variables and extras")
+    eval_dataset_uri: str | None = Field(None, pattern=S3_URI)
+
+    _env = field_validator("environment")(_check_environment)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}/v{self.version}"
+
+    @property
+    def digest(self) -> str:
+        """Identifies the configuration itself: an edited version has another digest."""
+        canonical = json.dumps(self.environment, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def model_key(package_arn: str | None, container: ContainerSpec | None) -> str:
+    """What identifies the model (not the prompt): the package ARN, or the container."""
+    if package_arn:
+        return package_arn
+    if container is None:
+        raise ValueError("a model package or a container")
+    return json.dumps(container.model_dump(mode="json"), sort_keys=True)
+
+
 class StartRelease(Strict):
-    """A request to release a model package onto an endpoint (CLI, pipeline, API)."""
+    """A request to release a model onto an endpoint (CLI, pipeline, API): a model
+    package or a container image, optionally with a prompt version."""
 
     endpoint_name: str = Field(pattern=NAME)
-    model_package_arn: str = Field(pattern=PACKAGE_ARN)
+    model_package_arn: str | None = Field(None, pattern=PACKAGE_ARN)
+    container: ContainerSpec | None = Field(None, description="instead of a model package")
+    prompt: PromptRef | None = None
     candidate_variant: str | None = Field(None, pattern=NAME)
     instance_type: str | None = Field(None, pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
     instance_count: int | None = Field(None, ge=1, le=100)
@@ -46,6 +141,23 @@ class StartRelease(Strict):
     release_id: str | None = Field(None, pattern=RELEASE_ID)
     trigger: Trigger = "api"
     requested_by: str | None = Field(None, max_length=256)
+
+    @model_validator(mode="after")
+    def _one_model(self) -> StartRelease:
+        if (self.model_package_arn is None) == (self.container is None):
+            raise ValueError("model_package_arn or container: exactly one of them")
+        env = {
+            **(self.container.environment if self.container else {}),
+            **(self.prompt.environment if self.prompt else {}),
+        }
+        problem = environment_problem(env)
+        if problem:
+            raise ValueError(f"the container's environment with the prompt's: {problem}")
+        return self
+
+    @property
+    def model_key(self) -> str:
+        return model_key(self.model_package_arn, self.container)
 
 
 class ModelPackageDetail(BaseModel):
@@ -93,9 +205,11 @@ class ReleaseContext(Strict):
     endpoint_name: str
     champion: Variant
     candidate: Variant
-    model_package_arn: str
+    model_package_arn: str | None = None
     model_package_group: str | None = None
     model_package_version: int | None = None
+    container: ContainerSpec | None = Field(None, description="when there is no package")
+    prompt: PromptRef | None = None
     policy: ReleasePolicy
     trigger: Trigger
     requested_by: str | None = None
@@ -155,6 +269,22 @@ class Finding(Strict):
     periods: int | None = None
     required_n: int | None = Field(None, description="more candidate requests the rule needs")
     required_periods: int | None = Field(None, description="more periods the rule needs")
+
+    # JSON (and so Step Functions and the ledger) has no infinity: an interval's
+    # unbounded end is written as null and read back as infinity.
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _read_unbounded(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple) and len(value) == 2:
+            lo, hi = value
+            return (0.0 if lo is None else lo, math.inf if hi is None else hi)
+        return value
+
+    @field_serializer("interval", when_used="json")
+    def _write_unbounded(self, value: tuple[float, float] | None) -> list[float | None] | None:
+        if value is None:
+            return None
+        return [v if math.isfinite(v) else None for v in value]
 
 
 class Verdict(Strict):

@@ -59,14 +59,15 @@ def describe_model_package(arn: str) -> dict[str, Any] | None:
         raise
 
 
-def create_model_from_package(name: str, package_arn: str, role_arn: str) -> None:
-    """Idempotent: a model left by an earlier attempt of this release is reused."""
+def create_model(name: str, container: dict[str, Any], role_arn: str, tags: dict[str, str]) -> None:
+    """One ContainerDefinition (ModelPackageName, or Image and ModelDataUrl; Environment).
+    Idempotent: a model left by an earlier attempt of this release is reused."""
     try:
         client("sagemaker").create_model(
             ModelName=name,
-            Containers=[{"ModelPackageName": package_arn}],
+            Containers=[container],
             ExecutionRoleArn=role_arn,
-            Tags=[{"Key": "release-guard:package", "Value": package_arn[-256:]}],
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         )
     except ClientError as err:
         if "already exist" in message(err):

@@ -9,6 +9,9 @@ requests that a regression of ``detect_ratio`` would have been caught with the
 policy's power ("no regression found where one would have shown").
 Latency and mean metrics use a sign test on periods: under the null the candidate's
 per-period statistic exceeds ``max_ratio`` x the champion's at most half the time.
+Each finding's ``interval`` is on its threshold's scale (the rate ratio, the candidate's
+rate for an absolute ceiling, the median period ratio): a confidence sequence at the
+policy's alpha, shown to people and never used for a decision.
 """
 
 from __future__ import annotations
@@ -166,11 +169,14 @@ def rate(
         estimate = (xc.sum() / max(nc.sum(), 1)) / max(xh.sum() / n_champ, 1e-12)
         need = need if estimate <= rule.max_ratio else 10**12
         checks.append((f"over {rule.max_ratio:g}x the champion", up, down, need))
-    common["interval"] = interval
     common["e_value"] = max((c[1].e_value for c in checks), default=None)
     text = f"candidate {_fmt(spec, p_c)} of {n_cand} vs champion {_fmt(spec, p_h)} of {n_champ}"
     if interval is not None:
         text += f"; rate ratio in [{interval[0]:.2g}, {interval[1]:.3g}]"
+    elif intervals and rule.max_ratio is None and rule.max_absolute is not None:
+        # On the threshold's scale, as ``threshold``: the candidate's own rate.
+        interval = seq.proportion_interval(xc_own, nc_own, policy.alpha)
+    common["interval"] = interval
     fired = [c for c in checks if c[1].rejected]
     if fired:
         what = ", ".join(c[0] for c in fired)
@@ -229,7 +235,9 @@ def _needed_for_ratio(
     return math.ceil(events / max(per_request, 1e-12))
 
 
-def ordered(rule: MetricRule, s: Series, policy: CanaryPolicy, a: float) -> Finding:
+def ordered(
+    rule: MetricRule, s: Series, policy: CanaryPolicy, a: float, intervals: bool = True
+) -> Finding:
     """Latency percentiles and per-request means: a sign test over periods."""
     spec = CATALOG[rule.metric]
     k0, k1 = _key(rule, policy.app_namespace, 0), _key(rule, policy.app_namespace, 1)
@@ -279,6 +287,8 @@ def ordered(rule: MetricRule, s: Series, policy: CanaryPolicy, a: float) -> Find
         "ratio": float(np.median(ratios)),
         "e_value": up.e_value,
         "periods": periods,
+        # For people, never a decision: where the median period ratio can be.
+        "interval": seq.median_interval(ratios, policy.alpha) if intervals else None,
     }
     text = (
         f"candidate {_fmt(spec, cand_est)} vs champion {_fmt(spec, champ_est)} "
@@ -315,5 +325,5 @@ def evaluate(policy: CanaryPolicy, s: Series, intervals: bool = True) -> list[Fi
         if kind == "rate":
             out.append(rate(rule, s, policy, a, intervals))
         else:
-            out.append(ordered(rule, s, policy, a))
+            out.append(ordered(rule, s, policy, a, intervals))
     return out

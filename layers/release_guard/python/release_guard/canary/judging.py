@@ -75,6 +75,34 @@ def _summary(values: dict[str, np.ndarray], step: np.ndarray) -> VariantMetrics:
     )
 
 
+MAX_PERIODS = 360  # per look: a judge item stays far below DynamoDB's 400 KB
+
+
+def _value(x: float) -> float | None:
+    return float(f"{x:.6g}") if np.isfinite(x) else None
+
+
+def step_periods(
+    starts: np.ndarray,
+    step: np.ndarray,
+    cand: dict[str, np.ndarray],
+    champ: dict[str, np.ndarray],
+    period: int,
+) -> dict[str, object]:
+    """The series the judge read, per variant, for the periods ``step`` selects (at
+    most the last MAX_PERIODS): what the release report charts. Every look of a step
+    records them again (CloudWatch fills late datapoints); a report keeps the latest
+    value of each period. NaN (no datapoint) is null."""
+    idx = np.flatnonzero(step)[-MAX_PERIODS:]
+    first = int(idx[0]) if idx.size else len(starts)
+    return {
+        "start": int(starts[first]) if idx.size else None,
+        "seconds": period,
+        "candidate": {k: [_value(x) for x in v[first:]] for k, v in cand.items()},
+        "champion": {k: [_value(x) for x in v[first:]] for k, v in champ.items()},
+    }
+
+
 def judge_canary(
     ctx: ReleaseContext,
     state: CanaryState,
@@ -100,6 +128,10 @@ def judge_canary(
     starts = np.array([start.timestamp() + i * period for i in range(count)])
     step = starts + period > state.step_started_at.timestamp()
     series = Series(candidate=cand, champion=champ, step=step, period_seconds=period)
+    # For the report: this step's periods, and those before it that the previous step's
+    # last look could not see yet (the metric delay and a check interval before the shift).
+    lead = canary.metric_delay_seconds + canary.check_interval_seconds + period
+    since = state.step_started_at.timestamp() - lead
     verdict = judge(series, state, canary, ctx.policy.version, now, (start, end))
     if watch:
         verdict = watch_verdict(verdict)
@@ -118,6 +150,7 @@ def judge_canary(
             "at": now.isoformat(),
             "verdict": verdict.model_dump(mode="json"),
             "snapshot": snapshot.model_dump(mode="json"),
+            "periods": step_periods(starts, starts + period > since, cand, champ, period),
         },
     )
     if not written:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from release_guard.errors import InvalidReleaseRequest
-from release_guard.events import EndpointView, Variant
+from release_guard.events import EndpointView, PromptRef, ReleaseContext, Variant
 
 SETTLING = {"Creating", "Updating", "SystemUpdating", "RollingBack"}
 BROKEN = {"Failed", "OutOfService", "Deleting", "UpdateRollbackFailed"}
@@ -23,15 +23,59 @@ def short_hash(*parts: str, n: int = 8) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:n]
 
 
-def release_id_for(endpoint: str, package_arn: str, stamp: str) -> str:
-    """Deterministic: duplicate events for one approval map to one execution name."""
-    version = package_arn.rsplit("/", 1)[-1]
-    base = f"{endpoint[:40]}-v{version[:10]}"
-    return f"{base}-{short_hash(endpoint, package_arn, stamp, n=12)}"
+def _model_label(model: str) -> str:
+    if ":model-package/" in model:
+        return f"v{model.rsplit('/', 1)[-1][:10]}"
+    return f"c{short_hash(model, n=6)}"  # a container: no version to show
 
 
-def candidate_variant_name(package_arn: str, version: int | None) -> str:
-    return f"v{version}" if version is not None else f"c-{short_hash(package_arn)}"
+def release_id_for(endpoint: str, model: str, stamp: str, prompt: PromptRef | None = None) -> str:
+    """Deterministic: duplicate events for one approval map to one execution name.
+    ``model`` is the package ARN (or events.model_key of a container)."""
+    label, parts = _model_label(model), [endpoint, model, stamp]
+    if prompt is not None:
+        label += f"-p{prompt.version}"
+        parts.append(f"{prompt.label}@{prompt.digest}")
+    return f"{endpoint[:40]}-{label}-{short_hash(*parts, n=12)}"
+
+
+def candidate_variant_name(model: str, version: int | None, prompt: PromptRef | None = None) -> str:
+    """``v7`` for package version 7, ``c-<hash>`` for a container; with a prompt,
+    ``v7-support-assistant-v3``: a prompt change is a new variant of the same model."""
+    base = f"v{version}" if version is not None else f"c-{short_hash(model)}"
+    return base if prompt is None else f"{base}-{prompt.name}-v{prompt.version}"
+
+
+def candidate_container(ctx: ReleaseContext) -> dict[str, Any]:
+    """CreateModel's ContainerDefinition: the package (or image and model data) with the
+    container's environment and the prompt's on top (SageMaker accepts Environment next
+    to ModelPackageName; the package's own variables stay unless a key is set here)."""
+    env = dict(ctx.container.environment) if ctx.container else {}
+    if ctx.prompt is not None:
+        env.update(ctx.prompt.environment)
+    if ctx.model_package_arn:
+        container: dict[str, Any] = {"ModelPackageName": ctx.model_package_arn}
+    elif ctx.container is not None:
+        container = {"Image": ctx.container.image}
+        if ctx.container.model_data_url:
+            container["ModelDataUrl"] = ctx.container.model_data_url
+    else:
+        raise InvalidReleaseRequest("release", "a model package or a container")
+    if env:
+        container["Environment"] = env
+    return container
+
+
+def model_tags(ctx: ReleaseContext) -> dict[str, str]:
+    """Tags of the candidate's model: where it came from, readable in the console."""
+    tags = {"release-guard:release": ctx.release_id}
+    if ctx.model_package_arn:
+        tags["release-guard:package"] = ctx.model_package_arn[-256:]
+    elif ctx.container is not None:
+        tags["release-guard:image"] = ctx.container.image[-256:]
+    if ctx.prompt is not None:
+        tags["release-guard:prompt"] = f"{ctx.prompt.label}@{ctx.prompt.digest}"
+    return tags
 
 
 def candidate_model_name(endpoint: str, variant: str, release_id: str) -> str:

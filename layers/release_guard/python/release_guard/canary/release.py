@@ -72,6 +72,16 @@ def load_policy(
     return parse_policy(doc, "policy")
 
 
+def with_prompt_dataset(policy: ReleasePolicy, request: StartRelease) -> ReleasePolicy:
+    """A prompt version names its eval dataset; a gate that runs a dataset on both
+    variants (dataset_uri, no fixed records) runs that one."""
+    gate, prompt = policy.gate, request.prompt
+    if gate is None or prompt is None or not prompt.eval_dataset_uri or gate.candidate_uri:
+        return policy
+    gate = gate.model_copy(update={"dataset_uri": prompt.eval_dataset_uri})
+    return policy.model_copy(update={"gate": gate})
+
+
 def prepare(
     request: StartRelease,
     release_id: str,
@@ -87,20 +97,24 @@ def prepare(
         raise InvalidReleaseRequest(
             "endpoint_name", "an existing SageMaker endpoint", request.endpoint_name
         )
-    package = endpoints.describe_model_package(request.model_package_arn)
-    if package is None:
-        raise InvalidReleaseRequest(
-            "model_package_arn", "an existing model package", request.model_package_arn
-        )
-    if package.get("ModelApprovalStatus") != "Approved":
-        raise InvalidReleaseRequest(
-            "model_package_arn",
-            "an Approved model package",
-            f"{request.model_package_arn} is {package.get('ModelApprovalStatus')}",
-        )
+    package: dict[str, Any] = {}
+    if request.model_package_arn:
+        package = endpoints.describe_model_package(request.model_package_arn) or {}
+        if not package:
+            raise InvalidReleaseRequest(
+                "model_package_arn", "an existing model package", request.model_package_arn
+            )
+        if package.get("ModelApprovalStatus") != "Approved":
+            raise InvalidReleaseRequest(
+                "model_package_arn",
+                "an Approved model package",
+                f"{request.model_package_arn} is {package.get('ModelApprovalStatus')}",
+            )
     version = package.get("ModelPackageVersion")
+    # With a prompt the default name carries its version: the same package with another
+    # prompt is another variant, never refused as the champion's own name.
     name = request.candidate_variant or plan.candidate_variant_name(
-        request.model_package_arn, version
+        request.model_key, version, request.prompt
     )
     champion_name = plan.pick_champion(view, name)
     config = endpoints.describe_endpoint_config(view.config_name)
@@ -110,6 +124,7 @@ def prepare(
             "MODEL_EXECUTION_ROLE_ARN", "the role SageMaker models run with (stack parameter)"
         )
     instance_type = request.instance_type or defaults.instance_type
+    policy = with_prompt_dataset(policy, request)
     steps = len(policy.canary.steps)
     # The lease outlives any honest run; a holder whose execution ended is replaced.
     lease = (
@@ -138,6 +153,8 @@ def prepare(
         model_package_arn=request.model_package_arn,
         model_package_group=package.get("ModelPackageGroupName"),
         model_package_version=version,
+        container=request.container,
+        prompt=request.prompt,
         policy=policy,
         trigger=request.trigger,
         requested_by=request.requested_by,
@@ -152,6 +169,29 @@ def prepare(
 
 
 # --- Lock ----------------------------------------------------------------------------
+
+
+def versions(ctx: ReleaseContext) -> dict[str, Any]:
+    """What the candidate is, for the ledger: model package (or image) and prompt version."""
+    out: dict[str, Any] = {
+        "model_package_arn": ctx.model_package_arn,
+        "model_package_version": ctx.model_package_version,
+    }
+    if ctx.container is not None:
+        out["image"] = ctx.container.image
+        out["model_data_url"] = ctx.container.model_data_url
+    prompt = ctx.prompt
+    out["prompt"] = (
+        None
+        if prompt is None
+        else {
+            "name": prompt.name,
+            "version": prompt.version,
+            "digest": prompt.digest,
+            "eval_dataset_uri": prompt.eval_dataset_uri,
+        }
+    )
+    return out
 
 
 def refuse_if_locked(endpoint: str, ledger: Ledger, workflow: Workflow) -> dict[str, Any] | None:
@@ -192,7 +232,7 @@ def acquire_lock(
             "release_id": ctx.release_id,
             "endpoint_name": ctx.endpoint_name,
             "execution_arn": execution_arn,
-            "model_package_arn": ctx.model_package_arn,
+            **versions(ctx),
             "champion": ctx.champion.name,
             "candidate": ctx.candidate.name,
             "policy_version": ctx.policy.version,
@@ -266,6 +306,7 @@ def deploy_candidate(
             "variants": variants,
             "data_capture": capture,
             "policy_version": ctx.policy.version,
+            **versions(ctx),
         },
     )
     result = DeployResult.model_validate(item["result"])
@@ -274,8 +315,11 @@ def deploy_candidate(
     if not first:
         # An earlier attempt recorded the intent; its variants are the ones to apply.
         variants, capture = item["variants"], item.get("data_capture")
-    endpoints.create_model_from_package(
-        ctx.candidate.model_name, ctx.model_package_arn, defaults.role_arn or ""
+    endpoints.create_model(
+        ctx.candidate.model_name,
+        plan.candidate_container(ctx),
+        defaults.role_arn or "",
+        plan.model_tags(ctx),
     )
     endpoints.create_endpoint_config(config_name, variants, capture)
     endpoints.update_endpoint(ctx.endpoint_name, config_name)
@@ -545,14 +589,15 @@ def finish(
         ctx.release_id,
         {"status": outcome, "finished_at": _iso(now), "reason": reason, "task_token": None},
     )
-    endpoints.record_on_package(
-        ctx.model_package_arn,
-        {
+    if ctx.model_package_arn:
+        properties = {
             "release-guard:release": ctx.release_id,
             "release-guard:outcome": outcome,
             "release-guard:reason": reason[:256] or outcome,
-        },
-    )
+        }
+        if ctx.prompt is not None:  # the outcome is the package's with this prompt
+            properties["release-guard:prompt"] = ctx.prompt.label
+        endpoints.record_on_package(ctx.model_package_arn, properties)
     workflow.notify(
         f"release-guard: {ctx.release_id} {outcome}",
         {

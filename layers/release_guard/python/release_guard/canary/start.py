@@ -50,6 +50,12 @@ def from_registry(event: dict[str, Any], stack: Stack) -> StartRelease | StartRe
     )
 
 
+def describe(request: StartRelease) -> str:
+    """The candidate in a few words: package (or image), with its prompt version."""
+    model = request.model_package_arn or (request.container.image if request.container else "")
+    return f"{model} with prompt {request.prompt.label}" if request.prompt else model
+
+
 def start(
     event: dict[str, Any],
     stack: Stack,
@@ -69,7 +75,7 @@ def start(
     if not machine:
         raise InvalidReleaseRequest("STATE_MACHINE_ARN", "the release state machine ARN")
     release_id = request.release_id or plan.release_id_for(
-        request.endpoint_name, request.model_package_arn, now.isoformat()
+        request.endpoint_name, request.model_key, now.isoformat(), request.prompt
     )
     arn = workflow.execution_arn(machine, release_id)
     duplicate = StartResult(
@@ -91,5 +97,5 @@ def start(
         status="started",
         release_id=release_id,
         execution_arn=started,
-        reason=f"release of {request.model_package_arn} onto {request.endpoint_name} started",
+        reason=f"release of {describe(request)} onto {request.endpoint_name} started",
     )

@@ -100,9 +100,12 @@ def run_gate(
             "policy_version": ctx.policy.version,
         },
     )
-    if first and verdict.verdict == "fail" and policy.reject_package_on_fail:
+    # A prompt version that fails says nothing against the model package (the champion
+    # may serve it with another prompt): the registry is left alone, the ledger says why.
+    package = ctx.model_package_arn if ctx.prompt is None else None
+    if first and verdict.verdict == "fail" and policy.reject_package_on_fail and package:
         registry.reject_package(
-            ctx.model_package_arn,
+            package,
             f"release-guard eval gate failed: {verdict.reason}",
             {"release-guard:gate": "fail", "release-guard:gate-report": md_uri[:256]},
         )

@@ -178,6 +178,55 @@ def ratio_interval(
     return lo, hi
 
 
+def _two_sided_log_e(x: FloatArray, n: float, p0: FloatArray) -> FloatArray:
+    """log e-value of x successes in n trials against each p0, the mean of the "above"
+    and "below" mixtures of proportion_test (a test martingale under p = p0)."""
+    up = np.linspace(p0 + (1 - p0) / 64, 1 - (1 - p0) / 64, 48, axis=-1)
+    down = np.exp(np.linspace(np.log(p0 / 1000), np.log(p0 * 63 / 64), 48, axis=-1))
+    alts = np.concatenate([up, down], axis=-1)
+    th0 = p0[..., None]
+    lr = x[..., None] * np.log(alts / th0) + (n - x[..., None]) * np.log((1 - alts) / (1 - th0))
+    top = np.max(lr, axis=-1, keepdims=True)
+    return np.asarray(top[..., 0] + np.log(np.mean(np.exp(lr - top), axis=-1)), dtype=np.float64)
+
+
+def proportion_interval(x: ArrayLike, trials: ArrayLike, alpha: float) -> tuple[float, float]:
+    """A confidence sequence for a success probability (the candidate's error rate):
+    every p that the two-sided mixture test of H0: rate = p does not reject at alpha.
+    Valid at every look. (0, 1) when there are no trials."""
+    total_x, total_n = float(np.sum(x)), float(np.sum(trials))
+    if total_n <= 0:
+        return 0.0, 1.0
+    candidates = np.exp(np.linspace(np.log(1e-6), np.log(0.999), 321))
+    log_e = _two_sided_log_e(np.full(candidates.size, total_x), total_n, candidates)
+    ok = candidates[log_e < np.log(1.0 / alpha)]
+    if ok.size == 0:  # beyond the grid's ends: the rate is tiny or near 1
+        below = total_x / total_n < candidates[0]
+        return (0.0, float(candidates[0])) if below else (float(candidates[-1]), 1.0)
+    lo = 0.0 if ok[0] == candidates[0] else float(ok[0])
+    hi = 1.0 if ok[-1] == candidates[-1] else float(ok[-1])
+    return lo, hi
+
+
+def median_interval(values: ArrayLike, alpha: float) -> tuple[float, float]:
+    """A confidence sequence for the median of per-period values (the candidate's period
+    statistic over the champion's): every m for which the sign test of "half the values
+    exceed m" (the two-sided mixture at p = 1/2) does not reject at alpha. Valid at every
+    look; its ends are observed values. (0, inf) when there are none."""
+    v = np.asarray(values, dtype=float)
+    s = np.sort(v[np.isfinite(v)])
+    m = s.size
+    if m == 0:
+        return 0.0, float("inf")
+    above = np.arange(m + 1, dtype=float)  # how many values exceed a candidate median
+    log_e = _two_sided_log_e(above, float(m), np.full(m + 1, 0.5))
+    accepted = np.flatnonzero(log_e < np.log(1.0 / alpha))  # a range around m / 2
+    k_lo, k_hi = int(accepted[0]), int(accepted[-1])
+    lo = 0.0 if k_hi == m else float(s[m - k_hi - 1])
+    hi = float("inf") if k_lo == 0 else float(s[m - k_lo])
+    return lo, hi
+
+
 @lru_cache(maxsize=4096)
 def required_trials(p0: float, p1: float, alpha: float, power: float = 0.8) -> int:
     """Trials for a one-sided binomial test of p0 against p1 to reach 1/alpha with
