@@ -20,7 +20,7 @@ model:
 {prompt}instance:
   type: ml.g5.2xlarge
   count: 1
-policy: demo
+policy: {policy}
 """
 
 
@@ -33,11 +33,15 @@ def _git(root: Path, *args: str) -> None:
     )
 
 
-def _manifest(root: Path, endpoint: str, package: str, prompt: int | None) -> None:
+def write_manifest(
+    root: Path, endpoint: str, package: str, prompt: int | None, policy: str = "demo"
+) -> None:
+    """releases/<endpoint>.yaml: the package, optionally a support-assistant prompt."""
     pointer = f"prompt:\n  name: support-assistant\n  version: {prompt}\n" if prompt else ""
     path = root / "releases" / f"{endpoint}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(MANIFEST.format(endpoint=endpoint, package=package, prompt=pointer))
+    text = MANIFEST.format(endpoint=endpoint, package=package, prompt=pointer, policy=policy)
+    path.write_text(text)
 
 
 def _commit(root: Path, message: str) -> None:
@@ -63,10 +67,10 @@ def run(
             repo / "prompts" / "support-assistant" / "v1.yaml",
             root / "prompts" / "support-assistant" / "v1.yaml",
         )
-        _manifest(root, endpoint, package, None)
+        write_manifest(root, endpoint, package, None)
         _git(root, "init", "-q", "-b", "main")
         _commit(root, "what serves today")
-        _manifest(root, endpoint, package, 1)
+        write_manifest(root, endpoint, package, 1)
         _commit(root, "support-assistant prompt v1")
         say("  release-guard manifest release --changed-from HEAD~1 --wait")
         before = {e["executionArn"] for e in ops.executions(info)}

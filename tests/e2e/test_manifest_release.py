@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
-from release_guard_cli import manifestcmd
+from release_guard_cli import git_demo, manifestcmd
 from release_guard_cli.emulator.account import HEALTHY
 
 from tests.conftest import ENDPOINT
@@ -37,15 +37,6 @@ parameters:
   max_new_tokens: 128
 eval:
   dataset: s3://demo-evals/support-assistant/v{version}.jsonl
-"""
-MANIFEST = """\
-endpoint: {endpoint}
-model:
-  package: {package}
-{prompt}instance:
-  type: ml.g5.2xlarge
-  count: 1
-policy: test
 """
 
 
@@ -77,13 +68,7 @@ def write(root: Path, rel: str, text: str) -> None:
 
 
 def manifest(root: Path, endpoint: str, package: str, prompt_version: int | None = None) -> None:
-    pointer = (
-        f"prompt:\n  name: support-assistant\n  version: {prompt_version}\n"
-        if prompt_version
-        else ""
-    )
-    text = MANIFEST.format(endpoint=endpoint, package=package, prompt=pointer)
-    write(root, f"releases/{endpoint}.yaml", text)
+    git_demo.write_manifest(root, endpoint, package, prompt_version, policy="test")
 
 
 def prompt(root: Path, version: int, description: str, extra: str = "") -> None:

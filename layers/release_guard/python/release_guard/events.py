@@ -76,7 +76,8 @@ def environment_problem(env: Mapping[str, str]) -> str | None:
     return None
 
 
-def _check_environment(env: dict[str, str]) -> dict[str, str]:
+def check_environment(env: dict[str, str]) -> dict[str, str]:
+    """``env`` itself, or ValueError when SageMaker would refuse it."""
     problem = environment_problem(env)
     if problem:
         raise ValueError(problem)
@@ -91,7 +92,7 @@ class ContainerSpec(Strict):
     model_data_url: str | None = Field(None, pattern=MODEL_DATA, max_length=1024)
     environment: dict[str, str] = Field(default_factory=dict)
 
-    _env = field_validator("environment")(_check_environment)
+    _env = field_validator("environment")(check_environment)
 
 
 class PromptRef(Strict):
@@ -103,7 +104,7 @@ class PromptRef(Strict):
     environment: dict[str, str] = Field(description="RG_PROMPT_* variables and extras")
     eval_dataset_uri: str | None = Field(None, pattern=S3_URI)
 
-    _env = field_validator("environment")(_check_environment)
+    _env = field_validator("environment")(check_environment)
 
     @property
     def label(self) -> str:

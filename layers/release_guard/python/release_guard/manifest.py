@@ -30,6 +30,7 @@ from release_guard.events import (
     PromptRef,
     StartRelease,
     Trigger,
+    check_environment,
     environment_problem,
 )
 from release_guard.policy import Strict
@@ -127,13 +128,6 @@ def _env_values(value: Any) -> Any:
     return out
 
 
-def _check_env(value: dict[str, str]) -> dict[str, str]:
-    problem = environment_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
 # --- Prompt versions -----------------------------------------------------------------
 
 PROMPT_ENV = (
@@ -213,7 +207,7 @@ class PromptFile(Strict):
         reserved = sorted(set(value) & set(PROMPT_ENV))
         if reserved:
             raise ValueError(f"{reserved[0]} is set from the prompt's own fields")
-        return _check_env(value)
+        return check_environment(value)
 
     @model_validator(mode="after")
     def _fits(self) -> PromptFile:
@@ -290,7 +284,7 @@ class ModelSpec(Strict):
         reserved = sorted(k for k in value if k in PROMPT_ENV)
         if reserved:
             raise ValueError(f"{reserved[0]} is set by the prompt version (prompt:)")
-        return _check_env(value)
+        return check_environment(value)
 
     @model_validator(mode="after")
     def _one(self) -> ModelSpec:
