@@ -71,17 +71,24 @@ def test_matching_traffic_no_drift_then_shift_caught_and_announced(env: Any, set
     drift_demo._traffic(env.account, ENDPOINT, 3, shift=0.0)
     first = check(setup)
     assert first["status"] == "checked", first
-    assert first["severity"] == "none", first
+    # No drift: nothing at "investigate" or above (a "minor" flag happens in at most
+    # alpha = 5 % of healthy checks, and never sends the event at this policy).
+    assert first["severity"] in ("none", "minor"), first
     assert first["objects_read"] > 0
 
     again = check(setup)  # nothing new: nothing read, same window, same verdict
-    assert again["objects_read"] == 0 and again["severity"] == "none"
+    assert again["objects_read"] == 0 and again["severity"] == first["severity"]
 
     drift_demo._traffic(env.account, ENDPOINT, 6, shift=1.5)
     shifted = check(setup)
-    drifted = {t["feature"] for t in shifted["top"]}
-    assert {"f2", "f5"} <= drifted, shifted
-    assert not drifted & {"f0", "f1", "f3", "f4", "f6", "f7"}, shifted
+    grade = {t["feature"]: t["severity"] for t in shifted["top"]}
+    assert grade.get("f2") in ("investigate", "act"), shifted
+    assert grade.get("f5") in ("investigate", "act"), shifted
+    # Unshifted features may be flagged "minor" at the false discovery rate (BH at 5 %),
+    # never more.
+    untouched = {"f0", "f1", "f3", "f4", "f6", "f7"}
+    assert all(grade[f] == "minor" for f in untouched & set(grade)), shifted
+    assert shifted["baseline_uri"] == setup["built"]["baseline_uri"]
     assert shifted["notified"] is True
     f2 = next(t for t in shifted["top"] if t["feature"] == "f2")
     assert any(r.startswith("p50 moved up") for r in f2["reasons"])

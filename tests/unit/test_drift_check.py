@@ -127,6 +127,7 @@ def test_reads_each_capture_file_once_and_closes_settled_hours(fakes: Fakes) -> 
     old = put(fakes, h9, "a", 400, 0.0, 1)
     first = run(fakes, POLICY)
     assert first.objects_read == 1 and first.status == "checked"
+    assert first.baseline_uri == BASELINE
     new = put(fakes, h10, "b", 400, 0.0, 2)
     fakes.reads.clear()
     second = run(fakes, POLICY, AT + timedelta(minutes=5))

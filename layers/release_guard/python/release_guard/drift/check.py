@@ -258,8 +258,8 @@ def run_check(
         settled = state.hour + timedelta(hours=1, minutes=policy.settle_minutes)
         state.closed = at >= settled and all(k in state.keys for k, _ in new)
         if (len(state.keys), state.closed) != before:
-            uri = places.state(req.endpoint, variant, state.hour)
-            store.write_bytes(uri, state.dump(), "application/gzip")
+            state_uri = places.state(req.endpoint, variant, state.hour)
+            store.write_bytes(state_uri, state.dump(), "application/gzip")
 
     total = Summary(profile_id=profile.profile_id)
     for state in states:
