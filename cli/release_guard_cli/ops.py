@@ -100,13 +100,17 @@ def decide(
     return body
 
 
-def wait(arn: str, timeout: float, poll: float = 0.5) -> dict[str, Any]:
+def wait(arn: str, timeout: float, poll: float = 0.5, max_poll: float = 5.0) -> dict[str, Any]:
+    """The execution once it has ended (or at the deadline). Polls back off from ``poll``
+    to ``max_poll`` seconds: a release that bakes for hours (a pipeline's Release stage)
+    then costs about 720 DescribeExecution calls an hour, not 7,200."""
     deadline = time.time() + timeout
     while True:
         desc = execution(arn)
         if desc["status"] != "RUNNING" or time.time() > deadline:
             return desc
-        time.sleep(poll)
+        time.sleep(min(poll, max(0.0, deadline - time.time())))
+        poll = min(max_poll, poll * 1.5)
 
 
 def executions(info: StackInfo) -> list[dict[str, Any]]:
