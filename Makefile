@@ -104,6 +104,7 @@ bench-lambda: $(VENV)/.stamp
 bench-drift: $(VENV)/.stamp .venv-bench/.stamp
 	$(PY) bench/drift_bench.py
 	$(PY) bench/capture_parse.py
+	$(PY) bench/drift_calibration.py
 
 .PHONY: build
 build: $(TOOLS)/.stamp

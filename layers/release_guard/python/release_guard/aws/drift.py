@@ -10,12 +10,24 @@ from botocore.exceptions import ClientError
 
 from release_guard.aws import sagemaker
 from release_guard.aws.clients import client, code, message, raise_transient
-from release_guard.aws.runtime import split_uri
-from release_guard.aws.workflow import notify as sns_notify
+from release_guard.aws.runtime import read_bytes, split_uri, write_bytes
+from release_guard.aws.workflow import notify
 from release_guard.errors import InvalidReleaseRequest, TransientError
 
 BASELINE_KEY = "release-guard:baseline"
 SOURCE = "release-guard"
+# drift.check's Store and Outputs: the shared S3 reader/writer and the stack's SNS topic.
+__all__ = [
+    "ProcessingJobs",
+    "baseline_for",
+    "list_objects",
+    "notify",
+    "put_event",
+    "put_metrics",
+    "read_bytes",
+    "record_baseline",
+    "write_bytes",
+]
 # PutMetricData takes at most 1,000 metrics per request.
 METRICS_PER_CALL = 1000
 
@@ -36,26 +48,6 @@ def list_objects(prefix_uri: str) -> list[tuple[str, int]]:
         raise_transient(err)
         raise
     return out
-
-
-def read_bytes(uri: str) -> bytes | None:
-    bucket, key = split_uri(uri)
-    try:
-        return bytes(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    except ClientError as err:
-        if code(err) in ("NoSuchKey", "404", "NotFound"):
-            return None
-        raise_transient(err)
-        raise
-
-
-def write_bytes(uri: str, body: bytes, content_type: str) -> None:
-    bucket, key = split_uri(uri)
-    try:
-        client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
-    except ClientError as err:
-        raise_transient(err)
-        raise
 
 
 def _package_of(endpoint: str, variant: str) -> str | None:
@@ -120,10 +112,6 @@ def put_event(detail_type: str, detail: dict[str, Any]) -> None:
     if resp.get("FailedEntryCount"):
         failed = resp["Entries"][0]
         raise TransientError(f"PutEvents: {failed.get('ErrorCode')} {failed.get('ErrorMessage')}")
-
-
-def notify(subject: str, body: dict[str, Any]) -> None:
-    sns_notify(subject, body)
 
 
 class ProcessingJobs:

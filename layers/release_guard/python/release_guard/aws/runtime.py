@@ -104,12 +104,12 @@ def split_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def read_text(uri: str, field: str) -> str | None:
+def read_bytes(uri: str, field: str = "s3 object") -> bytes | None:
     """None when the object does not exist (with s3:ListBucket on the bucket; without it
     S3 answers 403 for a missing key). No access or no bucket names ``field``."""
     bucket, key = split_uri(uri)
     try:
-        body = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        return bytes(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
     except ClientError as err:
         if code(err) in ("NoSuchKey", "404", "NotFound"):
             return None
@@ -119,21 +119,30 @@ def read_text(uri: str, field: str) -> str | None:
             ) from err
         raise_transient(err)
         raise
+
+
+def read_text(uri: str, field: str) -> str | None:
+    """``read_bytes`` as UTF-8 text."""
+    body = read_bytes(uri, field)
+    if body is None:
+        return None
     try:
-        return str(body.decode("utf-8"))
+        return body.decode("utf-8")
     except UnicodeDecodeError as err:
         raise InvalidReleaseRequest(field, "UTF-8 text", f"{uri}: {err}") from err
 
 
-def write_text(uri: str, text: str, content_type: str) -> None:
+def write_bytes(uri: str, body: bytes, content_type: str) -> None:
     bucket, key = split_uri(uri)
     try:
-        client("s3").put_object(
-            Bucket=bucket, Key=key, Body=text.encode("utf-8"), ContentType=content_type
-        )
+        client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
     except ClientError as err:
         raise_transient(err)
         raise
+
+
+def write_text(uri: str, text: str, content_type: str) -> None:
+    write_bytes(uri, text.encode("utf-8"), content_type)
 
 
 class S3Store:
