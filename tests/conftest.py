@@ -8,6 +8,7 @@ boto3 clients created once, on the test's thread.
 
 from __future__ import annotations
 
+import ast
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from typing import Any
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from release_guard_cli.emulator import fixture
+from release_guard_cli.emulator import fixture, iam
 from release_guard_cli.emulator.account import EmulatedAccount
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +31,18 @@ GROUP = fixture.GROUP
 
 def load_event(function_dir: str, case: str) -> dict[str, Any]:
     return dict(json.loads((EVENTS / function_dir / f"{case}.json").read_text()))
+
+
+def policy_document(body: Any) -> dict[str, Any]:
+    """GetRolePolicy's document as a dict: moto returns the inline policies CloudFormation
+    created as a Python repr, without a Version and with None where AWS::NoValue was."""
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            body = ast.literal_eval(body)
+    statements = [st for st in body["Statement"] if st]
+    return {"Version": "2012-10-17", **body, "Statement": statements}
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,51 @@ class Emulated:
         self.lam = boto3.client("lambda")
         self.ddb = boto3.client("dynamodb")
         self._deser = TypeDeserializer()
+
+    def role_of(self, function: str) -> str:
+        """The execution role ARN of one of the stack's functions (logical id)."""
+        fn = self.lam.get_function(FunctionName=self.functions.get(function, function))
+        return str(fn["Configuration"]["Role"])
+
+    @contextmanager
+    def without_statement(self, role_arn: str, sid: str) -> Iterator[None]:
+        """One statement (by Sid) removed from a role's inline policies for a block: a
+        stack deployed with that permission missing."""
+        client = boto3.client("iam")
+        role = role_arn.rsplit("/", 1)[-1]
+        for name in client.list_role_policies(RoleName=role)["PolicyNames"]:
+            body = policy_document(
+                client.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+            )
+            kept = [st for st in body["Statement"] if st.get("Sid") != sid]
+            if len(kept) == len(body["Statement"]):
+                continue
+            client.put_role_policy(
+                RoleName=role,
+                PolicyName=name,
+                PolicyDocument=json.dumps({**body, "Statement": kept}),
+            )
+            try:
+                yield
+            finally:
+                client.put_role_policy(
+                    RoleName=role, PolicyName=name, PolicyDocument=json.dumps(body)
+                )
+            return
+        raise AssertionError(f"{role} has no statement {sid}")
+
+    @contextmanager
+    def release_on_approval(self, enabled: bool) -> Iterator[None]:
+        """The stack as deployed with ReleaseOnApproval=true/false, for a block."""
+        fixture.release_on_approval(self.fx.stack, enabled)
+        try:
+            yield
+        finally:
+            fixture.release_on_approval(self.fx.stack, not enabled)
+
+    def operator(self) -> Any:
+        """`with env.operator():` the CLI's calls act with the stack's OperatorPolicy."""
+        return iam.acting_as(self.account.operator_role())
 
     # --- Lambda ---------------------------------------------------------------------------
 

@@ -119,6 +119,11 @@ def run(root: Path) -> int:
             desc = follow(info, execution["name"], execution["executionArn"], 120)
             ok &= _report(desc, "SUCCEEDED", ENDPOINT)
             _release_report(info, execution["name"], root)
+            ok &= _one_approval_one_release(info, pkg, before)
+
+            # From here on releases start from the CLI and from git, as for a team that
+            # deploys with ReleaseOnApproval=false: an approval alone starts nothing.
+            fixture.release_on_approval(stack, False)
 
             # (b) faulty candidate, from the CLI.
             say("\n== (b) faulty candidate v3 (12 % 5XX, 3x slower): `release-guard release start`")
@@ -159,6 +164,19 @@ def run(root: Path) -> int:
         )
         say(f"handler logs: {account.gaps.log}")
     return 0 if ok else 1
+
+
+def _one_approval_one_release(info: ops.StackInfo, pkg: str, before: set[str]) -> bool:
+    """FinishRelease's note on the package is an update SageMaker announces too
+    (UpdatedModelPackageFields: CustomerMetadataProperties); it must start nothing."""
+    sm = boto3.client("sagemaker")
+    notes = sm.describe_model_package(ModelPackageName=pkg).get("CustomerMetadataProperties", {})
+    started = [e for e in ops.executions(info) if e["executionArn"] not in before]
+    say(
+        f"  registry note on the package: {notes.get('release-guard:summary', '?')!r}; "
+        f"its metadata-only change event started {len(started) - 1} more release(s)"
+    )
+    return len(started) == 1
 
 
 def _gate_release(account: EmulatedAccount, info: ops.StackInfo, root: Path) -> bool:

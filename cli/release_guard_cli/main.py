@@ -53,8 +53,13 @@ def cmd_release(args: argparse.Namespace) -> int:
             request["policy"] = json.loads(Path(args.policy).read_text())
         if args.release_id:
             request["release_id"] = args.release_id
+        if args.force:
+            request["force"] = True
         result = ops.start(info, request)
         _print(result)
+        if result.get("status") == "refused":
+            print(f"release refused: {result.get('reason')}", file=sys.stderr)
+            return 1
         if args.wait and result.get("execution_arn"):
             desc = ops.wait(result["execution_arn"], args.timeout)
             print(f"execution {desc['status']}")
@@ -143,6 +148,11 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--package", required=True, help="model package ARN")
     st.add_argument("--policy", help="a release policy JSON file (default: the stack's)")
     st.add_argument("--release-id")
+    st.add_argument(
+        "--force",
+        action="store_true",
+        help="release a package that already has a release-guard outcome (e.g. rolled back)",
+    )
     st.add_argument("--wait", action="store_true")
     st.add_argument("--timeout", type=float, default=7200)
     for name in ("status", "approve", "abort"):

@@ -1,5 +1,6 @@
-"""Finish Release: release the lock and record the outcome, on every path; then write
-the release report (a report failure is logged and recorded, never fails the release)."""
+"""Finish Release: the outcome in the ledger and the lock released, on every path; then
+the report, the model package's metadata and the SNS notification, each on its own (a
+failed one is logged and recorded, never fails the release)."""
 
 from typing import Any
 
@@ -17,16 +18,30 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = event.get("state") or {}
     ctx = parse(ReleaseContext, state.get("release"), "release")
     outcome = str(state.get("outcome", "failed"))
-    result = finish(ctx, outcome, reason_of(state), sagemaker, ledger, workflow, now())
-    report = publish(
-        ctx.release_id,
-        ctx.endpoint_name,
-        settings().reports_bucket,
-        ledger,
+    at = now()
+
+    def report() -> dict[str, Any]:
+        return publish(
+            ctx.release_id,
+            ctx.endpoint_name,
+            settings().reports_bucket,
+            ledger,
+            sagemaker,
+            runtime,
+            at,
+            on_error=logger.exception,
+        )
+
+    result = finish(
+        ctx,
+        outcome,
+        reason_of(state),
         sagemaker,
-        runtime,
-        now(),
+        ledger,
+        workflow,
+        at,
+        report=report,
         on_error=logger.exception,
     )
-    logger.info("release report", extra={"release_id": ctx.release_id, "report": report})
+    logger.info("finished", extra={"release_id": ctx.release_id, "result": result})
     return result

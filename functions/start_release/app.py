@@ -17,5 +17,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = start(event, STACK, sagemaker, ledger, workflow, defaults(), now())
     if result.status == "started":
         metrics.add_metric(name="ReleasesStarted", unit=MetricUnit.Count, value=1)
-    logger.info("start", extra={"result": result.model_dump(mode="json")})
+    # A refusal (no approval, or a package already released) is an answer, not an error.
+    log = logger.warning if result.status == "refused" else logger.info
+    log("start", extra={"result": result.model_dump(mode="json")})
     return result.model_dump(mode="json")

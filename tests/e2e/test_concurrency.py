@@ -36,7 +36,9 @@ RUN_A: dict[str, Any] = {}  # what A's run recorded, for (f)
 
 @pytest.fixture(scope="module")
 def env(emulated: Any) -> Iterator[Any]:
-    with emulated(policy=TEST_POLICY) as env, traffic():
+    # Releases here start from the CLI (ReleaseOnApproval=false): registering an
+    # Approved package would otherwise start one from the registry, as in AWS.
+    with emulated(policy=TEST_POLICY) as env, env.release_on_approval(False), traffic():
         yield env
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from release_guard_cli.emulator import moto_gaps
+from release_guard_cli.emulator import sagemaker_gaps
 from release_guard_cli.emulator.account import HEALTHY
 
 from tests.conftest import ENDPOINT
@@ -28,7 +28,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:No application
 
 @pytest.fixture(scope="module")
 def env(emulated: Any) -> Iterator[Any]:
-    with emulated(policy=TEST_POLICY) as env:
+    # Releases here start from the CLI (ReleaseOnApproval=false): registering an
+    # Approved package would otherwise start one from the registry, as in AWS.
+    with emulated(policy=TEST_POLICY) as env, env.release_on_approval(False):
         yield env
 
 
@@ -38,7 +40,7 @@ def finish_stuck_update(env: Any, config_name: str) -> None:
     endpoint = env.account.gaps.backend().endpoints[ENDPOINT]
     config = env.account.gaps.backend().endpoint_configs[config_name]
     assert endpoint.endpoint_status == "Updating"
-    endpoint.production_variants = moto_gaps._variants(config.production_variants)
+    endpoint.production_variants = sagemaker_gaps._variants(config.production_variants)
     endpoint.endpoint_config_name = config_name
     endpoint.data_capture_config = config.data_capture_config
     endpoint.endpoint_status = "InService"

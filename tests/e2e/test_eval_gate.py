@@ -32,7 +32,9 @@ DEPLOY = "Deploy Candidate Variant"
 
 @pytest.fixture(scope="module")
 def env(emulated: Any) -> Iterator[Any]:
-    with emulated(policy=TEST_POLICY) as env:
+    # Releases here start from the CLI (ReleaseOnApproval=false): registering an
+    # Approved package would otherwise start one from the registry, as in AWS.
+    with emulated(policy=TEST_POLICY) as env, env.release_on_approval(False):
         yield env
 
 

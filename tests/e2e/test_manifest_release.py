@@ -42,7 +42,9 @@ eval:
 
 @pytest.fixture(scope="module")
 def env(emulated: Any) -> Iterator[Any]:
-    with emulated(policy=TEST_POLICY) as env, traffic():
+    # Releases here start from the CLI (ReleaseOnApproval=false): registering an
+    # Approved package would otherwise start one from the registry, as in AWS.
+    with emulated(policy=TEST_POLICY) as env, env.release_on_approval(False), traffic():
         yield env
 
 
@@ -98,9 +100,10 @@ def release(env: Any, root: Path) -> tuple[int, list[str], list[dict[str, Any]]]
     """`manifest release --changed-from HEAD~1 --wait`: (exit code, output, new executions)."""
     before = {e["executionArn"] for e in env.executions()}
     lines: list[str] = []
-    code = manifestcmd.release_changed(
-        root, "HEAD~1", lambda: env.info, wait=True, timeout=180, out=lines.append
-    )
+    with env.operator():  # as the pipeline's Release stage, with the OperatorPolicy
+        code = manifestcmd.release_changed(
+            root, "HEAD~1", lambda: env.info, wait=True, timeout=180, out=lines.append
+        )
     new = [e for e in env.executions() if e["executionArn"] not in before]
     return code, lines, new
 

@@ -33,7 +33,12 @@ HOLD = policy(**{"canary.on_insufficient_data": "hold", "canary.max_bake_seconds
 
 @pytest.fixture(scope="module")
 def env(emulated: Any) -> Iterator[Any]:
-    with emulated(policy=TEST_POLICY) as env:  # no traffic: nothing reaches a candidate
+    # Releases here start from the CLI (ReleaseOnApproval=false): registering an
+    # Approved package would otherwise start one from the registry, as in AWS.
+    with (
+        emulated(policy=TEST_POLICY) as env,
+        env.release_on_approval(False),
+    ):  # no traffic: nothing reaches a candidate
         yield env
 
 
@@ -65,7 +70,8 @@ def test_h_abort_rolls_the_held_candidate_back(env: Any) -> None:
     # While it waits, the candidate is still on the endpoint with its first step's share.
     assert env.weights() == {champion: 95.0, candidate: 5.0}
 
-    ops.decide(env.info, started["release_id"], "abort", "e2e-operator", "nothing to judge")
+    with env.operator():
+        ops.decide(env.info, started["release_id"], "abort", "e2e-operator", "nothing to judge")
     desc = env.wait(started["execution_arn"])
     assert (desc["status"], desc.get("error")) == ("FAILED", "RolledBack"), why(
         env, started["release_id"], desc
@@ -81,7 +87,8 @@ def test_h_approve_lets_the_held_candidate_proceed(env: Any) -> None:
     started = start(env, package, HOLD)
     await_operator(env, started)
     with traffic():
-        ops.decide(env.info, started["release_id"], "approve", "e2e-operator", "go on")
+        with env.operator():
+            ops.decide(env.info, started["release_id"], "approve", "e2e-operator", "go on")
         desc = env.wait(started["execution_arn"])
     assert desc["status"] == "SUCCEEDED", why(env, started["release_id"], desc)
     assert_only(env, candidate)

@@ -35,7 +35,9 @@ FINISHED: dict[str, str] = {}  # scenario -> release id, for the lock check of (
 
 @pytest.fixture(scope="module")
 def env(emulated: Any) -> Iterator[Any]:
-    with emulated(policy=TEST_POLICY) as env, traffic():
+    # Releases here start from the CLI (ReleaseOnApproval=false): registering an
+    # Approved package would otherwise start one from the registry, as in AWS.
+    with emulated(policy=TEST_POLICY) as env, env.release_on_approval(False), traffic():
         yield env
 
 
@@ -43,14 +45,18 @@ def test_a_healthy_candidate_approved_in_the_registry_is_promoted(env: Any) -> N
     champion = env.serving()
     package, candidate = register(env, HEALTHY, approved=False)
     before = {e["executionArn"] for e in env.executions()}
-    env.sm.update_model_package(ModelPackageArn=package, ModelApprovalStatus="Approved")
-    execution = wait_for(
-        lambda: next((e for e in env.executions() if e["executionArn"] not in before), None),
-        20,
-        "the release started by the approval event",
-    )
-    release_id = execution["name"]
-    desc = env.wait(execution["executionArn"])
+    with env.release_on_approval(True):
+        env.sm.update_model_package(ModelPackageArn=package, ModelApprovalStatus="Approved")
+        execution = wait_for(
+            lambda: next((e for e in env.executions() if e["executionArn"] not in before), None),
+            20,
+            "the release started by the approval event",
+        )
+        release_id = execution["name"]
+        desc = env.wait(execution["executionArn"])
+    # FinishRelease's note on the package sent a metadata-only event: it started nothing.
+    new = [e["name"] for e in env.executions() if e["executionArn"] not in before]
+    assert new == [release_id]
     assert desc["status"] == "SUCCEEDED", why(env, release_id, desc)
 
     assert_only(env, candidate)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 from release_guard.canary import plan
 from release_guard.events import (
@@ -23,6 +24,7 @@ from release_guard.events import (
 from release_guard.policy import parse_policy
 
 from tests.conftest import ENDPOINT, EVENTS, GROUP, ROOT, load_event
+from tests.unit.sagemaker_shapes import metadata_problems
 
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 ALL_EVENTS = sorted(EVENTS.glob("*/*.json"))
@@ -59,6 +61,39 @@ def test_registry_event_is_shaped_like_eventbridge_sends_it() -> None:
     assert change.detail.ModelPackageVersion == 2
     assert change.detail.ModelApprovalStatus == "Approved"
     assert isinstance(change.detail.LastModifiedTime, int)  # epoch milliseconds
+
+
+# A creation (registry-approved: no UpdatedModelPackageFields), an approval, and
+# release-guard's own metadata write on a package that stays Approved.
+REGISTRY_EVENTS = ["registry-approved", "registry-approval-update", "registry-metadata-update"]
+
+
+@pytest.mark.parametrize("case", REGISTRY_EVENTS)
+def test_registry_events_name_what_changed_as_describe_model_package_does(case: str) -> None:
+    event = load_event("start_release", case)
+    change = ModelPackageStateChange.model_validate(event)
+    detail = change.detail
+    assert detail.ModelPackageArn == PACKAGE_V2 and event["resources"] == [PACKAGE_V2]
+    assert detail.ModelApprovalStatus == "Approved"
+    assert isinstance(detail.LastModifiedTime, int) and isinstance(detail.CreationTime, int)
+    assert detail.LastModifiedTime >= detail.CreationTime
+    outputs = set(
+        botocore.session.get_session()
+        .get_service_model("sagemaker")
+        .operation_model("DescribeModelPackage")
+        .output_shape.members
+    )
+    assert set(event["detail"]) - {"UpdatedModelPackageFields"} <= outputs
+    changed = detail.UpdatedModelPackageFields
+    if case == "registry-approved":
+        assert changed is None  # a creation says nothing changed
+    else:
+        assert changed and set(changed) <= outputs, changed
+        assert all(k in event["detail"] for k in changed)  # the new values are in the detail
+    if case == "registry-metadata-update":
+        assert changed == ["CustomerMetadataProperties"]
+        assert metadata_problems(event["detail"]["CustomerMetadataProperties"]) == []
+        assert "FinishReleaseFunction" in event["detail"]["LastModifiedBy"]["IamIdentity"]["Arn"]
 
 
 def test_request_events_validate_as_start_release() -> None:

@@ -31,7 +31,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 
 @pytest.fixture(scope="module")
 def env(emulated: Any) -> Iterator[Any]:
-    with emulated() as env:
+    # Releases here start from the CLI (ReleaseOnApproval=false): registering an
+    # Approved package would otherwise start one from the registry, as in AWS.
+    with emulated() as env, env.release_on_approval(False):
         env.account.register_package(GROUP, HEALTHY, approved=True)  # version 2
         yield env
 
@@ -211,16 +213,22 @@ def test_finish_release_releases_the_lock_and_records_the_outcome(env: Any) -> N
     assert env.lock() is not None
     inv = env.invoke("FinishReleaseFunction", load_event("finish_release", "rolled-back"))
     assert inv.ok, inv.error_message
-    assert inv.payload == {"outcome": "rolled_back", "lock_released": True}
+    effects = {"report": "done", "package": "done", "notify": "done"}
+    assert inv.payload == {"outcome": "rolled_back", "lock_released": True, "effects": effects}
     assert env.lock() is None
     ledger = env.ledger(RELEASE)
     assert ledger["09#OUTCOME"]["outcome"] == "rolled_back"
     assert ledger["META"]["status"] == "rolled_back"
-    package = env.sm.describe_model_package(
-        ModelPackageName=load_event("prepare_release", "valid")["request"]["model_package_arn"]
-    )
-    assert package["CustomerMetadataProperties"]["release-guard:outcome"] == "rolled_back"
-    assert package["CustomerMetadataProperties"]["release-guard:release"] == RELEASE
+    assert ledger["META"]["effects"] == effects
+    arn = load_event("prepare_release", "valid")["request"]["model_package_arn"]
+    package = env.sm.describe_model_package(ModelPackageName=arn)
+    meta = package["CustomerMetadataProperties"]
+    assert meta["release-guard:outcome"] == "rolled_back"
+    assert meta["release-guard:release"] == RELEASE
+    assert meta["release-guard:report"] == ledger["META"]["report"]["html"]
+    # The judge's reason ("... (median ratio 2.12x); ...") as SageMaker accepts it.
+    assert meta["release-guard:summary"].startswith("release-guard: rolled back: conclusively")
+    assert "(" not in meta["release-guard:summary"] and ";" not in meta["release-guard:summary"]
 
 
 def test_eval_gate_fails_a_candidate_weaker_than_the_champion(env: Any) -> None:

@@ -21,8 +21,9 @@ import boto3
 import pytest
 from release_guard.errors import InvalidReleaseRequest
 from release_guard_cli import evalcmd
+from release_guard_cli.emulator import fixture, iam
 from release_guard_cli.emulator.account import ACCOUNT_ID, REGION
-from release_guard_cli.emulator.moto_gaps import LambdaContext
+from release_guard_cli.emulator.lambda_gaps import LambdaContext
 
 from tests.conftest import ENDPOINT, GROUP, ROOT, load_event
 
@@ -61,7 +62,9 @@ def _module() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def env(emulated: Any) -> Iterator[Any]:
-    with emulated() as env:
+    # Releases here start from the CLI (ReleaseOnApproval=false): registering an
+    # Approved package would otherwise start one from the registry, as in AWS.
+    with emulated() as env, env.release_on_approval(False):
         sm = boto3.client("sagemaker")
         packages = {
             "v2": env.account.register_package(GROUP, {**FAST, "RG_EMU_MODEL_VERSION": "v2"}),
@@ -123,7 +126,10 @@ def handle(env: Any, payload: dict[str, Any]) -> dict[str, Any]:
         invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:"
         "release-guard-RunEvalFunction",
     )
-    result: dict[str, Any] = env.app.handler(payload, context)
+    # As Lambda would run it: with the function's execution role.
+    role = env.lam.get_function(FunctionName=env.functions["RunEvalFunction"])
+    with iam.acting_as(role["Configuration"]["Role"]):
+        result: dict[str, Any] = env.app.handler(payload, context)
     return result
 
 
@@ -252,10 +258,32 @@ def test_cli_runs_the_same_code(env: Any, capsys: pytest.CaptureFixture[str]) ->
         release_id=None,
         overwrite=False,
     )
-    assert evalcmd.run(args) == 0
+    with env.operator():
+        assert evalcmd.run(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["records"] == {"candidate": 4, "champion": 4}
     assert [r["id"] for r in read_records(result["candidate_uri"])] == ["q1", "q2", "q3", "n1"]
     args.repeats = 0
     assert evalcmd.run(args) == 2
     assert "--repeats: expected" in capsys.readouterr().err
+
+
+def test_datasets_are_read_from_the_stacks_eval_data_location(env: Any) -> None:
+    """EvalDataS3Uri (the fixture: s3://demo-release-policies/evals/) may be read by
+    RunEval's role; any other bucket is refused by IAM, and the field is named."""
+    body = "".join(json.dumps(row) + "\n" for row in DATASET).encode()
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=fixture.POLICY_BUCKET, Key="evals/datasets/qa.jsonl", Body=body)
+    ok = event(
+        env, "eval-data", dataset_uri=f"s3://{fixture.POLICY_BUCKET}/evals/datasets/qa.jsonl"
+    )
+    records = handle(env, ok)["records"]
+    assert records["candidate"] == records["champion"] == 2 * len(DATASET)  # 2 repeats
+
+    s3.create_bucket(Bucket="someone-elses-data")
+    s3.put_object(Bucket="someone-elses-data", Key="evals/qa.jsonl", Body=body)
+    elsewhere = event(env, "elsewhere", dataset_uri="s3://someone-elses-data/evals/qa.jsonl")
+    with pytest.raises(InvalidReleaseRequest) as err:
+        handle(env, elsewhere)
+    assert err.value.field == "request.dataset_uri"
+    assert "AccessDenied" in str(err.value)

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 
 @pytest.fixture(scope="module")
 def env(emulated: Any) -> Iterator[Any]:
-    with emulated() as env:
+    # Releases here start from the CLI (ReleaseOnApproval=false): registering an
+    # Approved package would otherwise start one from the registry, as in AWS.
+    with emulated() as env, env.release_on_approval(False):
         env.account.register_package(GROUP, HEALTHY, approved=True)  # version 2
         yield env
 

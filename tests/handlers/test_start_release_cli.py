@@ -20,7 +20,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 
 @pytest.fixture(scope="module")
 def env(emulated: Any) -> Iterator[Any]:
-    with emulated() as env:
+    # Releases here start from the CLI (ReleaseOnApproval=false): registering an
+    # Approved package would otherwise start one from the registry, as in AWS.
+    with emulated() as env, env.release_on_approval(False):
         env.account.register_package(GROUP, HEALTHY, approved=True)  # version 2
         yield env
 
@@ -47,5 +49,6 @@ def test_cli_request_starts_a_release(env: Any) -> None:
         "instance_count": None,
         "policy": None,
         "policy_uri": None,
+        "force": None,
     }
     assert request["endpoint_name"] == ENDPOINT

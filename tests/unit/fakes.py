@@ -8,10 +8,12 @@ They model the AWS behaviour the release relies on, not just what it calls:
   PendingDeploymentSummary / DesiredWeight) until ``settle()`` applies it. Calls on an
   endpoint that is not InService raise EndpointBusy, as the adapter maps SageMaker's
   "in-progress" ValidationException. Names, models and weights are validated as
-  SageMaker would. Every call is recorded.
+  SageMaker would, and so is a package's CustomerMetadataProperties (botocore's
+  shapes, tests/unit/sagemaker_shapes.py). Every call is recorded.
 - FakeLedger: record_once is a conditional put (first write wins; a duplicate gets
   the stored item back, as DynamoDB returns it); the lock is the conditional write of
-  aws/ledger.py (free, expired, ours, or held by ``replace_owner``).
+  aws/ledger.py (free, expired, ours, or held by ``replace_owner``); a package's
+  outcome is a plain put (the last one wins).
 - FakeMetrics: CloudWatch's per-variant, per-period series (GetMetricData through
   aws/cloudwatch.variant_series), scripted per period with ``period`` / ``steady``;
   ``series`` builds the judge's input from the same scripts.
@@ -34,6 +36,8 @@ from release_guard.canary.evidence import Series
 from release_guard.canary.metrics import SAGEMAKER, series_key
 from release_guard.errors import EndpointBusy
 from release_guard.events import EndpointView, VariantView
+
+from tests.unit.sagemaker_shapes import metadata_problems
 
 NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 MUTATING = frozenset(
@@ -202,6 +206,10 @@ class FakeEndpoints:
         self.calls.append(Call("record_on_package", {"arn": arn, "properties": dict(properties)}))
         if arn not in self.packages:
             raise FakeValidationError(f"Could not find model package {arn!r}")
+        # UpdateModelPackage's constraints (botocore's shapes): one bad value fails it all.
+        problems = metadata_problems(properties)
+        if problems:
+            raise FakeValidationError(f"CustomerMetadataProperties: {'; '.join(problems)}")
         self.package_metadata.setdefault(arn, {}).update(properties)
 
     # --- what SageMaker does in the background ----------------------------------------
@@ -331,6 +339,7 @@ class FakeLedger:
         self.records: dict[tuple[str, str], dict[str, Any]] = {}
         self.summaries: dict[str, dict[str, Any]] = {}
         self.locks: dict[str, dict[str, Any]] = {}
+        self.package_outcomes: dict[tuple[str, str | None], dict[str, Any]] = {}
         self.calls: list[Call] = []
 
     def record_once(
@@ -395,6 +404,16 @@ class FakeLedger:
             return False
         del self.locks[endpoint]
         return True
+
+    def put_package_outcome(
+        self, package_arn: str, prompt: str | None, item: dict[str, Any]
+    ) -> None:
+        self.calls.append(Call("put_package_outcome", {"package": package_arn, "prompt": prompt}))
+        self.package_outcomes[(package_arn, prompt)] = stored(item)
+
+    def package_outcome(self, package_arn: str, prompt: str | None) -> dict[str, Any] | None:
+        found = self.package_outcomes.get((package_arn, prompt))
+        return None if found is None else copy.deepcopy(found)
 
     def keys(self, release_id: str) -> list[str]:
         return sorted(k for r, k in self.records if r == release_id)

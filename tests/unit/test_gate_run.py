@@ -22,6 +22,7 @@ from release_guard.policy import GatePolicy
 from release_guard_cli import evaldata
 
 from tests.conftest import EVENTS, load_event
+from tests.unit.sagemaker_shapes import description_problem, metadata_problems
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 REPORTS = "s3://release-guard-bucket-8wrauqucruco/reports"
@@ -49,8 +50,10 @@ class FakeRegistry:
         self.rejected: list[tuple[str, str, dict[str, str]]] = []
 
     def reject_package(self, arn: str, reason: str, properties: dict[str, str]) -> None:
-        # UpdateModelPackage limits: ApprovalDescription 1024, metadata values 256.
-        assert all(len(v) <= 256 for v in properties.values())
+        # What UpdateModelPackage refuses with a ValidationException (botocore's shapes).
+        problems = metadata_problems(properties)
+        problem = description_problem(reason)
+        assert not problems and problem is None, (problems, problem)
         self.rejected.append((arn, reason, properties))
 
 
@@ -259,14 +262,50 @@ def test_a_failed_gate_writes_both_reports_and_rejects_the_package_once() -> Non
     ((arn, reason, properties),) = registry.rejected
     assert arn == ctx.model_package_arn
     assert reason == f"release-guard eval gate failed: {verdict.reason}"
-    assert "accuracy [returns]" in reason
-    assert properties == {"release-guard:gate": "fail", "release-guard:gate-report": f"{base}.md"}
+    assert "accuracy [returns]" in reason  # ApprovalDescription takes brackets
+    assert properties == {
+        "release-guard:release": ctx.release_id,
+        "release-guard:outcome": "rejected",
+        "release-guard:summary": properties["release-guard:summary"],
+        "release-guard:report": f"{base}.md",
+        "release-guard:gate": "fail",
+        "release-guard:gate-report": f"{base}.md",
+    }
+    summary = properties["release-guard:summary"]
+    assert summary.startswith("release-guard: rejected: eval gate failed: accuracy ALL ")
+    assert len(summary) <= 256 and summary.endswith("...")
 
     # A redelivery of the same step (Lambda retry) decides the same, rejects nothing more.
     again, out_again = gate_run(ctx, storage, registry, ledger)
     assert again.verdict == "fail" and out_again == out
     assert len(registry.rejected) == 1
     assert ledger.calls == 2 and len(ledger.items) == 1
+
+
+def test_a_rejection_fits_sagemaker_whatever_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reason over 1,024 characters, with line breaks and the characters metadata
+    refuses: the registry gets what UpdateModelPackage accepts (FakeRegistry checks),
+    the ledger the whole reason."""
+    from release_guard.gate import run as gate_module
+
+    ctx = context(on_inconclusive="fail")
+    storage = FakeStorage(files(ctx, *weak_returns()))
+    real = gate_module.evaluate
+    reason = "accuracy [returns] (n=150): -5.2%;\n" * 60
+
+    def evaluate(*args: Any) -> GateVerdict:
+        return real(*args).model_copy(update={"reason": reason})
+
+    monkeypatch.setattr(gate_module, "evaluate", evaluate)
+    registry, ledger = FakeRegistry(), DynamoLedger()
+    gate_run(ctx, storage, registry, ledger)
+    ((_, description, properties),) = registry.rejected
+    assert len(description) <= 1024 and "\n" not in description
+    assert description.startswith("release-guard eval gate failed: accuracy [returns] (n=150)")
+    assert properties["release-guard:summary"].startswith(
+        "release-guard: rejected: eval gate failed: accuracy returns n=150: -5.2 percent:"
+    )
+    assert ledger.items[(ctx.release_id, "00#GATE")]["reason"] == reason
 
 
 @pytest.mark.parametrize(

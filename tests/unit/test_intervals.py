@@ -126,6 +126,10 @@ def test_an_unbounded_interval_is_null_in_json_and_infinity_again_when_read() ->
 
 def test_a_judge_look_records_its_steps_periods_for_both_variants() -> None:
     eps, ledger, ctx = canary_ready()
+    policy = ctx.policy.model_copy(
+        update={"canary": ctx.policy.canary.model_copy(update={"metric_delay_seconds": 0})}
+    )
+    ctx = ctx.model_copy(update={"policy": policy})
     t1 = T0 + timedelta(minutes=10)
     state = shift(eps, ledger, ctx, 0, t1)
     eps.settle()
@@ -147,10 +151,7 @@ def test_a_judge_look_records_its_steps_periods_for_both_variants() -> None:
 
 def test_periods_reach_back_by_the_metric_delay_and_a_check_interval() -> None:
     eps, ledger, ctx = canary_ready()
-    policy = ctx.policy.model_copy(
-        update={"canary": ctx.policy.canary.model_copy(update={"metric_delay_seconds": 120})}
-    )
-    ctx = ctx.model_copy(update={"policy": policy})
+    assert ctx.policy.canary.metric_delay_seconds == 120  # the built-in policy's
     t1 = T0 + timedelta(minutes=10)
     state = shift(eps, ledger, ctx, 0, t1)
     eps.settle()
@@ -178,7 +179,8 @@ def test_a_redelivered_look_with_an_open_interval_returns_the_first_verdict() ->
     state = shift(eps, ledger, ctx, 0, t1)
     eps.settle()
     metrics = FakeMetrics({"v7": IDLE + HEALTHY, "v6": CHAMPION})
-    now = t1 + timedelta(seconds=130)  # two periods: every interval still open
+    # Two periods past the built-in 120 s metric delay: every interval still open.
+    now = t1 + timedelta(seconds=130 + ctx.policy.canary.metric_delay_seconds)
     _, first, written = judging.judge_canary(ctx, state, metrics, ledger, now)
     assert written and any(f.interval and math.isinf(f.interval[1]) for f in first.findings)
     _, again, written_again = judging.judge_canary(ctx, state, metrics, ledger, now)

@@ -29,7 +29,7 @@ from release_guard.manifest import (
 )
 from release_guard_cli import manifestcmd, manifests
 from release_guard_cli.emulator import model_server
-from release_guard_cli.emulator.moto_gaps import REAL_TIME_TYPES
+from release_guard_cli.emulator.sagemaker_gaps import REAL_TIME_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/demo-models/2"

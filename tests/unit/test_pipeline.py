@@ -424,6 +424,8 @@ SERVICE = {
     "Logs": "logs",
     "Scheduler": "scheduler",
     "StepFunctions": "states",
+    "SQS": "sqs",
+    "CloudWatch": "cloudwatch",
 }
 
 # Handler permissions the deploy role leaves out, because template.yaml does not use
@@ -452,6 +454,11 @@ NOT_USED = {
     "dynamodb:DeleteResourcePolicy": "ResourcePolicy",
     "dynamodb:UpdateTimeToLive": "TimeToLiveSpecification",
     "dynamodb:UpdateContributorInsights": "ContributorInsightsSpecification",
+    # the operator policy is attached by the operators, not by the stack
+    "iam:AttachGroupPolicy": "ManagedPolicy Groups",
+    "iam:AttachUserPolicy": "ManagedPolicy Users",
+    "iam:DetachGroupPolicy": "ManagedPolicy Groups",
+    "iam:DetachUserPolicy": "ManagedPolicy Users",
     # roles
     "iam:PutRolePermissionsBoundary": "PermissionsBoundary",
     "iam:DeleteRolePermissionsBoundary": "PermissionsBoundary",
@@ -594,6 +601,16 @@ def arns(app: dict[str, Any], logical: str) -> list[str]:
     if rtype == "AWS::StepFunctions::StateMachine":
         name = _name(logical, res, "StateMachineName")
         return [f"arn:aws:states:{regional}:stateMachine:{name}"]
+    if rtype == "AWS::SQS::Queue":
+        return [f"arn:aws:sqs:{regional}:{_name(logical, res, 'QueueName')}"]
+    if rtype == "AWS::SQS::QueuePolicy":
+        return [a for queue in props["Queues"] for a in arns(app, _ref(queue))]
+    if rtype == "AWS::CloudWatch::Alarm":
+        return [f"arn:aws:cloudwatch:{regional}:alarm:{_name(logical, res, 'AlarmName')}"]
+    if rtype == "AWS::IAM::ManagedPolicy":
+        return [f"arn:aws:iam::{ACCOUNT}:policy/{_name(logical, res, 'ManagedPolicyName')}"]
+    if rtype == "AWS::Lambda::EventInvokeConfig":
+        return arns(app, _ref(props["FunctionName"]))
     raise AssertionError(f"{logical}: no ARN rule for {rtype}; add it and grant the deploy role")
 
 
@@ -637,6 +654,8 @@ def test_deploy_role_can_manage_every_application_resource(
         }
         if rtype == "AWS::Lambda::Function":
             needed.discard("lambda:GetLayerVersion")  # on the layers, checked with them
+        if rtype == "AWS::IAM::ManagedPolicy":  # no Roles property: attached by operators
+            needed -= {"iam:AttachRolePolicy", "iam:DetachRolePolicy"}
         for arn in arns(app, logical):
             missing += [(logical, a, arn) for a in sorted(needed) if not allows(statements, a, arn)]
     assert missing == []

@@ -91,6 +91,36 @@ def test_the_shipped_default_policy_file_has_the_same_rules() -> None:
     assert rule_table(policy.canary.metrics) == ISSUE_DEFAULTS
 
 
+LAYER = ROOT / "layers" / "release_guard" / "python" / "release_guard"
+
+
+def test_the_built_in_policy_is_policies_default_json_shipped_in_the_layer() -> None:
+    """One source: the code loads the layer's default_policy.json (package data, so in
+    the Lambda layer and in any install); policies/default.json, what manifests name
+    and the docs show, is the same bytes; and every field's default is its value there,
+    so a policy that leaves a field out gets what the built-in policy says."""
+    shipped = (LAYER / "default_policy.json").read_bytes()
+    assert (ROOT / "policies" / "default.json").read_bytes() == shipped, (
+        "policies/default.json and the layer's default_policy.json differ: copy one onto "
+        "the other (the layer's is what Lambda loads)"
+    )
+    assert parse_policy(json.loads(shipped)) == DEFAULT_POLICY
+    assert ReleasePolicy(version=DEFAULT_POLICY.version) == DEFAULT_POLICY
+    canary = DEFAULT_POLICY.canary
+    assert canary.metric_delay_seconds == 120 and canary.post_promotion_watch_seconds == 600
+    assert (DEFAULT_POLICY.rollback_poll_seconds, DEFAULT_POLICY.rollback_max_attempts) == (15, 240)
+
+
+def test_the_layer_ships_the_policy_file() -> None:
+    """sam build copies the layer's folder (ContentUri layers/release_guard/python/);
+    pip installs it as package data (pyproject.toml)."""
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "default_policy.json" in pyproject["tool"]["setuptools"]["package-data"]["release_guard"]
+    assert not (LAYER / "default_policy.json").is_symlink()
+
+
 @pytest.mark.parametrize("name", ["demo.json", "test.json", "default.json"])
 def test_every_shipped_policy_is_valid(name: str) -> None:
     policy = parse_policy(json.loads((ROOT / "policies" / name).read_text()))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from release_guard.canary import judging, plan, release
 from release_guard.canary.release import Defaults
 from release_guard.errors import (
@@ -25,11 +26,13 @@ from release_guard.events import (
     StartRelease,
     StepRef,
 )
+from release_guard.policy import DEFAULT_POLICY
 
 from tests.unit.fakes import (
     ERRORS_5XX,
     INVOCATIONS,
     LATENCY_SAMPLES,
+    Call,
     FakeEndpoints,
     FakeLedger,
     FakeMetrics,
@@ -54,6 +57,7 @@ DEFAULTS = Defaults(
 )
 EXEC_1 = "arn:aws:states:us-east-1:123456789012:execution:release:first"
 EXEC_2 = "arn:aws:states:us-east-1:123456789012:execution:release:second"
+DELAY = timedelta(seconds=DEFAULT_POLICY.canary.metric_delay_seconds)
 CHAMPION_CFG = {
     "VariantName": "v6",
     "ModelName": "churn-v6",
@@ -123,7 +127,8 @@ def test_prepare_resolves_champion_and_candidate() -> None:
     assert ctx.candidate.instance_type == "ml.g5.xlarge"
     assert ctx.candidate.model_name == plan.candidate_model_name(ENDPOINT, "v7", ctx.release_id)
     assert ctx.model_package_group == "churn" and ctx.model_package_version == 7
-    assert ctx.policy.version == "default-1"
+    assert ctx.policy == DEFAULT_POLICY  # policies/default.json, shipped in the layer
+    assert ctx.policy.canary.metric_delay_seconds == 120
     assert ctx.started_at == T0
     assert ctx.lock_seconds > ctx.policy.deployment.in_service_timeout_seconds
     assert eps.mutating_calls() == []
@@ -264,7 +269,7 @@ def test_acquire_lock_takes_the_lock_and_writes_the_summary() -> None:
     assert lock["expires_at"] == int(T0.timestamp()) + ctx.lock_seconds
     summary = ledger.summaries[ctx.release_id]
     assert summary["status"] == "running"
-    assert summary["policy_version"] == "default-1"
+    assert summary["policy_version"] == DEFAULT_POLICY.version
     assert summary["champion"] == "v6" and summary["candidate"] == "v7"
     # A redelivered acquire by the same release succeeds.
     assert release.acquire_lock(ctx, EXEC_1, ledger, workflow, T0 + timedelta(seconds=5))
@@ -560,17 +565,18 @@ def test_judge_canary_reads_the_whole_release_and_decides() -> None:
     state = shift(eps, ledger, ctx, 0, t1)
     eps.settle()
     metrics = FakeMetrics({"v7": IDLE + HEALTHY, "v6": CHAMPION})
-    now = t1 + timedelta(seconds=700)
+    # The built-in policy judges up to metric_delay_seconds (120 s) ago.
+    now = t1 + timedelta(seconds=700) + DELAY
     new_state, verdict, first = judging.judge_canary(ctx, state, metrics, ledger, now)
     assert first is True
     assert verdict.action == "next_step" and verdict.next_step_index == 1, verdict.reason
-    assert verdict.policy_version == "default-1"
-    assert (verdict.window_start, verdict.window_end) == (T0, now)
+    assert verdict.policy_version == DEFAULT_POLICY.version
+    assert (verdict.window_start, verdict.window_end) == (T0, now - DELAY)
     assert new_state.checks == 1 and verdict.checks == 1
     # Both variants, the whole release so far (not only this step), one period grid,
     # every series the policy's rules need.
     windows = {(c.args["variant"], c.args["start"], c.args["end"]) for c in metrics.calls}
-    assert windows == {("v7", T0, now), ("v6", T0, now)}
+    assert windows == {("v7", T0, now - DELAY), ("v6", T0, now - DELAY)}
     assert {c.args["period"] for c in metrics.calls} == {60}
     wanted = metrics.calls[0].args["wanted"]
     assert wanted == metrics.calls[1].args["wanted"]
@@ -598,11 +604,11 @@ def test_the_window_starts_on_a_period_boundary_before_the_release() -> None:
     ctx = ctx.model_copy(update={"started_at": T0 + timedelta(seconds=25)})
     state = shift(eps, ledger, ctx, 0, T0 + timedelta(seconds=30))
     metrics = FakeMetrics({"v7": HEALTHY, "v6": CHAMPION})
-    now = T0 + timedelta(seconds=200)
+    now = T0 + timedelta(seconds=200) + DELAY
     _, verdict, _ = judging.judge_canary(ctx, state, metrics, ledger, now)
     assert {c.args["start"] for c in metrics.calls} == {T0}
     assert verdict.window_start == T0
-    assert verdict.window_end == now
+    assert verdict.window_end == now - DELAY
 
 
 def test_the_judged_window_ends_metric_delay_seconds_ago() -> None:
@@ -626,7 +632,7 @@ def test_a_redelivered_judgement_returns_the_first_verdict() -> None:
         state,
         FakeMetrics({"v7": IDLE + HEALTHY, "v6": CHAMPION}),
         ledger,
-        t1 + timedelta(seconds=700),
+        t1 + timedelta(seconds=700) + DELAY,
     )
     assert first is True and verdict.action == "next_step"
 
@@ -636,7 +642,7 @@ def test_a_redelivered_judgement_returns_the_first_verdict() -> None:
         state,
         FakeMetrics({"v7": IDLE + FAULTY, "v6": CHAMPION}),
         ledger,
-        t1 + timedelta(seconds=900),
+        t1 + timedelta(seconds=900) + DELAY,
     )
     assert first_again is False
     assert again == verdict
@@ -648,7 +654,8 @@ def test_a_faulty_candidate_is_rolled_back_by_the_verdict() -> None:
     eps, ledger, ctx = canary_ready()
     state = shift(eps, ledger, ctx, 0, T0)
     metrics = FakeMetrics({"v7": FAULTY, "v6": CHAMPION})
-    _, verdict, _ = judging.judge_canary(ctx, state, metrics, ledger, T0 + timedelta(seconds=120))
+    now = T0 + timedelta(seconds=120) + DELAY
+    _, verdict, _ = judging.judge_canary(ctx, state, metrics, ledger, now)
     assert verdict.action == "rollback"
     assert "20.00%" in verdict.reason
     assert "5XX" in verdict.reason or "5.00%" in verdict.reason
@@ -701,7 +708,7 @@ def test_the_post_promotion_watch_only_stops_for_a_failure() -> None:
     state = shift(eps, ledger, ctx, 3, T0)
     nothing = FakeMetrics({})
     _, verdict, _ = judging.judge_canary(
-        ctx, state, nothing, ledger, T0 + timedelta(seconds=60), watch=True
+        ctx, state, nothing, ledger, T0 + timedelta(seconds=60) + DELAY, watch=True
     )
     assert verdict.action == "promote"
     assert verdict.next_step_index is None and verdict.wait_seconds == 0
@@ -710,7 +717,7 @@ def test_the_post_promotion_watch_only_stops_for_a_failure() -> None:
     faulty = FakeMetrics({"v7": FAULTY, "v6": CHAMPION})
     state2 = state.model_copy(update={"checks": 1})
     _, verdict2, _ = judging.judge_canary(
-        ctx, state2, faulty, ledger, T0 + timedelta(seconds=120), watch=True
+        ctx, state2, faulty, ledger, T0 + timedelta(seconds=120) + DELAY, watch=True
     )
     assert verdict2.action == "rollback"
     assert "02#STEP#03#WATCH#0002" in ledger.keys(ctx.release_id)
@@ -949,7 +956,8 @@ def test_finish_releases_the_lock_and_records_the_outcome() -> None:
     release.acquire_lock(ctx, EXEC_1, ledger, workflow, T0)
     done = T0 + timedelta(hours=2)
     out = release.finish(ctx, "rolled_back", "5XX rate 20.00%", eps, ledger, workflow, done)
-    assert out == {"outcome": "rolled_back", "lock_released": True}
+    effects = {"package": "done", "notify": "done"}
+    assert out == {"outcome": "rolled_back", "lock_released": True, "effects": effects}
     assert ENDPOINT not in ledger.locks
     outcome = ledger.record(ctx.release_id, "09#OUTCOME")
     assert outcome["outcome"] == "rolled_back" and outcome["reason"] == "5XX rate 20.00%"
@@ -957,10 +965,21 @@ def test_finish_releases_the_lock_and_records_the_outcome() -> None:
     assert summary["status"] == "rolled_back"
     assert summary["finished_at"] == done.isoformat()
     assert summary["task_token"] is None
+    assert summary["effects"] == effects
+    assert ledger.package_outcomes[(ARN, None)] == {
+        "release_id": ctx.release_id,
+        "endpoint_name": ENDPOINT,
+        "outcome": "rolled_back",
+        "reason": "5XX rate 20.00%",
+        "at": done.isoformat(),
+        "prompt": None,
+    }
+    # "%" is refused by UpdateModelPackage (FakeEndpoints checks): the package gets a
+    # summary it accepts, the ledger and the notification the reason as it was.
     assert eps.package_metadata[ARN] == {
         "release-guard:release": ctx.release_id,
         "release-guard:outcome": "rolled_back",
-        "release-guard:reason": "5XX rate 20.00%",
+        "release-guard:summary": "release-guard: rolled back: 5XX rate 20.00 percent",
     }
     (subject, body) = workflow.notifications[-1]
     assert "rolled_back" in subject and body["reason"] == "5XX rate 20.00%"
@@ -975,6 +994,171 @@ def test_finish_does_not_release_someone_elses_lock() -> None:
     out = release.finish(second, "failed", "", account(), ledger, FakeWorkflow(), T0)
     assert out["lock_released"] is False
     assert ledger.locks[ENDPOINT]["owner"] == first.release_id
+
+
+class DeniedEndpoints(FakeEndpoints):
+    """UpdateModelPackage refused: the role may not call it, or the input is invalid."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self.code = code
+
+    def record_on_package(self, arn: str, properties: dict[str, str]) -> None:
+        self.calls.append(Call("record_on_package", {"arn": arn, "properties": properties}))
+        raise ClientError(
+            {"Error": {"Code": self.code, "Message": f"{self.code} on {arn}"}},
+            "UpdateModelPackage",
+        )
+
+
+class DeniedWorkflow(FakeWorkflow):
+    def notify(self, subject: str, body: dict[str, Any]) -> None:
+        raise ClientError(
+            {"Error": {"Code": "AuthorizationError", "Message": "not authorized: SNS:Publish"}},
+            "Publish",
+        )
+
+
+REPORT_URIS = {
+    "html": "s3://release-guard-bucket/reports/r/release.html",
+    "markdown": "s3://release-guard-bucket/reports/r/release.md",
+}
+
+
+def finished_with(
+    eps: FakeEndpoints, workflow: FakeWorkflow, report: dict[str, Any]
+) -> tuple[dict[str, Any], FakeLedger, ReleaseContext, list[str]]:
+    """Finish a rolled-back release whose report step returns ``report``; the messages
+    logged are returned with the result. Every effect checks the outcome is already
+    in the ledger when it runs."""
+    ledger, logged = FakeLedger(), []
+    ctx = prepared(account())
+
+    def in_ledger_first() -> None:
+        assert ledger.record(ctx.release_id, "09#OUTCOME")["outcome"] == "rolled_back"
+        assert ledger.package_outcomes[(ARN, None)]["outcome"] == "rolled_back"
+
+    def write_report() -> dict[str, Any]:
+        in_ledger_first()
+        return report
+
+    real_record, real_notify = eps.record_on_package, workflow.notify
+
+    def record(arn: str, properties: dict[str, str]) -> None:
+        in_ledger_first()
+        real_record(arn, properties)
+
+    def notify(subject: str, body: dict[str, Any]) -> None:
+        in_ledger_first()
+        real_notify(subject, body)
+
+    eps.record_on_package = record  # type: ignore[method-assign]
+    workflow.notify = notify  # type: ignore[method-assign]
+    out = release.finish(
+        ctx,
+        "rolled_back",
+        "5XX rate 20.00% (n=900)",
+        eps,
+        ledger,
+        workflow,
+        T0,
+        report=write_report,
+        on_error=logged.append,
+    )
+    return out, ledger, ctx, logged
+
+
+def test_finish_writes_report_package_and_notification_with_the_report_address() -> None:
+    eps, workflow = account(), FakeWorkflow()
+    out, ledger, ctx, logged = finished_with(eps, workflow, REPORT_URIS)
+    assert out["effects"] == {"report": "done", "package": "done", "notify": "done"}
+    assert ledger.summaries[ctx.release_id]["effects"] == out["effects"]
+    assert logged == []
+    assert eps.package_metadata[ARN]["release-guard:report"] == REPORT_URIS["html"]
+    assert workflow.notifications[-1][1]["report"] == REPORT_URIS["html"]
+
+
+@pytest.mark.parametrize("code", ["ValidationException", "AccessDeniedException"])
+def test_a_refused_package_update_stops_neither_the_report_nor_the_notification(
+    code: str,
+) -> None:
+    eps, workflow = DeniedEndpoints(code), FakeWorkflow()
+    eps.add_package(ARN)
+    out, ledger, ctx, logged = finished_with(eps, workflow, REPORT_URIS)
+    package = out["effects"]["package"]
+    assert package.startswith(f"failed: ClientError: An error occurred ({code})"), package
+    assert (out["effects"]["report"], out["effects"]["notify"]) == ("done", "done")
+    assert [c.name for c in eps.calls_named("record_on_package")] == ["record_on_package"]
+    assert workflow.notifications[-1][1]["outcome"] == "rolled_back"
+    assert ledger.summaries[ctx.release_id]["effects"]["package"] == package
+    assert ledger.summaries[ctx.release_id]["status"] == "rolled_back"
+    assert out["lock_released"] is True and out["outcome"] == "rolled_back"
+    assert logged == ["finish: recording the outcome on the model package failed"]
+
+
+def test_a_refused_notification_stops_neither_the_report_nor_the_package() -> None:
+    eps, workflow = account(), DeniedWorkflow()
+    out, ledger, ctx, logged = finished_with(eps, workflow, REPORT_URIS)
+    assert out["effects"]["notify"] == (
+        "failed: ClientError: An error occurred (AuthorizationError) when calling the "
+        "Publish operation: not authorized: SNS:Publish"
+    )
+    assert (out["effects"]["report"], out["effects"]["package"]) == ("done", "done")
+    assert eps.package_metadata[ARN]["release-guard:outcome"] == "rolled_back"
+    assert ledger.summaries[ctx.release_id]["effects"] == out["effects"]
+    assert logged == ["finish: the SNS notification failed"]
+
+
+def test_a_failed_report_stops_neither_the_package_nor_the_notification() -> None:
+    eps, workflow = account(), FakeWorkflow()
+    failed = {"error": "ClientError: AccessDenied on PutObject", "at": T0.isoformat()}
+    out, ledger, ctx, logged = finished_with(eps, workflow, failed)
+    assert out["effects"] == {
+        "report": "failed: ClientError: AccessDenied on PutObject",
+        "package": "done",
+        "notify": "done",
+    }
+    assert ledger.summaries[ctx.release_id]["effects"]["report"] == out["effects"]["report"]
+    assert logged == []  # publish() logs its own failure
+    # No report: the package and the notification point at none.
+    assert "release-guard:report" not in eps.package_metadata[ARN]
+    assert eps.package_metadata[ARN]["release-guard:outcome"] == "rolled_back"
+    assert workflow.notifications[-1][1]["report"] is None
+
+
+def test_all_three_effects_failing_still_ends_with_the_outcome_recorded() -> None:
+    eps, workflow = DeniedEndpoints("ValidationException"), DeniedWorkflow()
+    eps.add_package(ARN)
+    out, ledger, ctx, logged = finished_with(eps, workflow, {"error": "no REPORTS_BUCKET"})
+    assert all(v.startswith("failed: ") for v in out["effects"].values()), out
+    assert ledger.record(ctx.release_id, "09#OUTCOME")["outcome"] == "rolled_back"
+    assert ledger.summaries[ctx.release_id]["effects"] == out["effects"]
+    assert len(logged) == 2  # the report logs its own failure (publish's on_error)
+
+
+class BrokenLedger(FakeLedger):
+    def record_once(
+        self, release_id: str, key: str, item: dict[str, Any]
+    ) -> tuple[bool, dict[str, Any]]:
+        raise ClientError(
+            {"Error": {"Code": "InternalServerError", "Message": "DynamoDB"}}, "PutItem"
+        )
+
+
+def test_no_effect_runs_before_the_outcome_is_in_the_ledger() -> None:
+    """The ledger write failing fails the state (Step Functions retries it): nothing
+    is announced or written on the package for an outcome the ledger does not have."""
+    eps, workflow, ledger = account(), FakeWorkflow(), BrokenLedger()
+    ctx = prepared(eps)
+    ledger.acquire_lock(ENDPOINT, ctx.release_id, EXEC_1, 0, 60)
+    reports: list[str] = []
+    with pytest.raises(ClientError):
+        release.finish(
+            ctx, "promoted", "", eps, ledger, workflow, T0, report=lambda: reports.append("x") or {}
+        )
+    assert workflow.notifications == [] and reports == []
+    assert eps.calls_named("record_on_package") == []
+    assert ledger.locks[ENDPOINT]["owner"] == ctx.release_id  # released after the outcome
 
 
 # --- reason_of ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
-from release_guard_cli.emulator import cloudwatch_percentiles, moto_gaps
+from release_guard_cli.emulator import cloudwatch_percentiles, iam, moto_gaps
 from release_guard_cli.emulator.dataplane import DataPlane
 from release_guard_cli.emulator.stack import Stack, deploy
 
@@ -84,8 +84,7 @@ class EmulatedAccount:
         self.gaps = moto_gaps.Gaps(ACCOUNT_ID, REGION, self.dataplane, self.out / "lambda.log")
         moto_gaps.install(self.gaps)
         cloudwatch_percentiles.install()
-        iam = boto3.client("iam")
-        self.role_arn = iam.create_role(
+        self.role_arn = boto3.client("iam").create_role(
             RoleName=ROLE_NAME,
             AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
             '"Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
@@ -97,6 +96,7 @@ class EmulatedAccount:
         return f"http://127.0.0.1:{self.port}"
 
     def __exit__(self, *exc: object) -> None:
+        iam.deactivate()
         self.gaps.stop()
         if self.server is not None:
             self.server.stop()
@@ -112,6 +112,25 @@ class EmulatedAccount:
         self.stack = deploy(self.root, name, params)
         self.gaps.functions.update(self.stack.functions)
         return self.stack
+
+    def operator_role(self) -> str:
+        """A role with only the stack's OperatorPolicy attached, as a team would give
+        the people and pipelines that run `release-guard release ...`."""
+        if self.stack is None:
+            raise RuntimeError("deploy the stack first")
+        name = f"{self.stack.name}-operator"
+        client = boto3.client("iam")
+        try:
+            return str(client.get_role(RoleName=name)["Role"]["Arn"])
+        except client.exceptions.NoSuchEntityException:
+            pass
+        arn = client.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+            f'"Principal":{{"AWS":"arn:aws:iam::{ACCOUNT_ID}:root"}},"Action":"sts:AssumeRole"}}]}}',
+        )["Role"]["Arn"]
+        client.attach_role_policy(RoleName=name, PolicyArn=self.stack.outputs["OperatorPolicyArn"])
+        return str(arn)
 
     def register_package(
         self, group: str, environment: dict[str, str], approved: bool = False

@@ -1,7 +1,8 @@
 """EventBridge Scheduler for the emulated account: moto creates no schedules from a
 stack and fires none, so the emulator reads each ``AWS::Scheduler::Schedule`` of the
 translated template, resolves its target and Input with the stack's parameters, and
-invokes the target Lambda when asked (``fire``), as the scheduler would on its clock.
+invokes the target Lambda when asked (``fire``), as the scheduler would on its clock:
+asynchronously with ``wait=False``, as the scheduler does; synchronously by default.
 """
 
 from __future__ import annotations
@@ -90,12 +91,30 @@ def schedules(
     return out
 
 
-def fire(schedule: dict[str, Any]) -> dict[str, Any]:
-    """One scheduled invocation: the target with the schedule's Input, synchronously
-    (the scheduler invokes asynchronously; a caller wants the result here)."""
-    resp = boto3.client("lambda").invoke(
-        FunctionName=schedule["function"], Payload=json.dumps(schedule["input"]).encode()
-    )
+def fire(schedule: dict[str, Any], wait: bool = True) -> dict[str, Any]:
+    """One scheduled invocation of the target Lambda with the schedule's Input.
+
+    EventBridge Scheduler invokes a Lambda target asynchronously: ``wait=False`` does
+    that (InvocationType Event), so Lambda's retries, destinations and dead-letter
+    queue apply as on the scheduler's clock; it returns ``{"StatusCode": 202,
+    "RequestId": ...}`` (the id the attempts and any invocation record carry).
+
+    ``wait=True`` (the default) invokes synchronously instead, for a caller that wants
+    the result (the drift demo, tests): the handler's response, or RuntimeError on a
+    function error, and no retries. Neither models the scheduler's own RetryPolicy and
+    DeadLetterConfig, which apply only when the invoke call itself fails.
+    """
+    lam = boto3.client("lambda")
+    payload = json.dumps(schedule["input"]).encode()
+    if not wait:
+        resp = lam.invoke(
+            FunctionName=schedule["function"], InvocationType="Event", Payload=payload
+        )
+        return {
+            "StatusCode": resp["StatusCode"],
+            "RequestId": resp["ResponseMetadata"].get("RequestId", ""),
+        }
+    resp = lam.invoke(FunctionName=schedule["function"], Payload=payload)
     body = json.loads(resp["Payload"].read() or b"null")
     if resp.get("FunctionError"):
         raise RuntimeError(f"{schedule['function']} failed: {body}")

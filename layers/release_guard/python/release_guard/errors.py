@@ -28,6 +28,11 @@ class ReleaseLocked(ReleaseGuardError):
     """Another release holds the endpoint's lock."""
 
 
+class AccessDenied(ReleaseGuardError):
+    """A function's role may not make a call it needs: the stack's IAM is wrong. Never
+    retried; the message names the principal, the action and the resource."""
+
+
 class TransientError(ReleaseGuardError):
     """Throttling or a retryable AWS fault; Step Functions retries with jitter."""
 

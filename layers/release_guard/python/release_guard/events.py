@@ -142,6 +142,9 @@ class StartRelease(Strict):
     release_id: str | None = Field(None, pattern=RELEASE_ID)
     trigger: Trigger = "api"
     requested_by: str | None = Field(None, max_length=256)
+    force: bool | None = Field(
+        None, description="true: release a package (with this prompt) that has an outcome"
+    )
 
     @model_validator(mode="after")
     def _one_model(self) -> StartRelease:
@@ -173,6 +176,9 @@ class ModelPackageDetail(BaseModel):
     ModelPackageStatus: str | None = None
     LastModifiedTime: int | float | str | None = None
     CreationTime: int | float | str | None = None
+    UpdatedModelPackageFields: list[str] | None = Field(
+        None, description="on an update: the fields it changed; absent on a creation"
+    )
 
 
 class ModelPackageStateChange(BaseModel):
@@ -186,7 +192,7 @@ class ModelPackageStateChange(BaseModel):
 
 
 class StartResult(Strict):
-    status: Literal["started", "duplicate", "ignored"]
+    status: Literal["started", "duplicate", "ignored", "refused"]
     release_id: str | None = None
     execution_arn: str | None = None
     reason: str

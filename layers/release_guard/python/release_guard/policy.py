@@ -7,6 +7,8 @@ so a typo is an error, never a silently ignored setting.
 from __future__ import annotations
 
 import itertools
+import json
+from importlib import resources
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -111,9 +113,9 @@ class CanaryPolicy(Strict):
     )
     metric_period_seconds: int = Field(60, ge=1)
     metric_delay_seconds: int = Field(
-        0, ge=0, description="how far CloudWatch lags; the judged window ends this long ago"
+        120, ge=0, description="how far CloudWatch lags; the judged window ends this long ago"
     )
-    post_promotion_watch_seconds: int = Field(300, ge=0)
+    post_promotion_watch_seconds: int = Field(600, ge=0)
     metrics: list[MetricRule] = Field(default_factory=_default_rules)
 
     @field_validator("steps")
@@ -365,11 +367,23 @@ class ReleasePolicy(Strict):
     gate: GatePolicy | None = Field(None, description="no gate when absent")
     drift: DriftPolicy | None = Field(None, description="no drift checks when absent")
     operator_timeout_seconds: int = Field(86400, ge=60)
-    rollback_poll_seconds: int = Field(10, ge=1)
-    rollback_max_attempts: int = Field(360, ge=1)
+    rollback_poll_seconds: int = Field(15, ge=1)
+    rollback_max_attempts: int = Field(240, ge=1)
 
 
-DEFAULT_POLICY = ReleasePolicy(version="default-1")
+# The built-in policy, used when neither the request nor the stack (ReleasePolicyUri)
+# names one: this package's default_policy.json, shipped in the layer. policies/
+# default.json is the same file for manifests and readers (tests/unit/test_policy.py
+# keeps them identical), and each field's default above is its value there.
+DEFAULT_POLICY_FILE = "default_policy.json"
+
+
+def _load_default() -> ReleasePolicy:
+    text = resources.files("release_guard").joinpath(DEFAULT_POLICY_FILE).read_text("utf-8")
+    return ReleasePolicy.model_validate(json.loads(text))
+
+
+DEFAULT_POLICY = _load_default()
 
 
 def describe_validation(err: ValidationError, prefix: str) -> tuple[str, str]:

@@ -9,7 +9,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from release_guard.errors import EndpointBusy, TransientError
+from release_guard.errors import AccessDenied, EndpointBusy, TransientError
 
 # Standard mode retries throttling with backoff inside one Lambda call; what is
 # still failing after that is raised as TransientError for Step Functions to retry.
@@ -42,8 +42,16 @@ def message(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Message", ""))
 
 
+# What each service answers a call the caller's IAM policies do not allow.
+DENIED = {"AccessDenied", "AccessDeniedException", "AuthorizationError", "UnauthorizedOperation"}
+
+
 def raise_transient(err: ClientError) -> None:
-    """Re-raise throttling and in-progress conflicts as the errors the ASL retries."""
+    """Re-raise throttling and in-progress conflicts as the errors the ASL retries, and
+    a refusal by IAM as AccessDenied (a deployment problem no retry fixes)."""
+    if code(err) in DENIED:
+        operation = err.operation_name or "a call"
+        raise AccessDenied(f"{operation}: {message(err)}") from err
     if code(err) in THROTTLING:
         raise TransientError(f"{code(err)}: {message(err)}") from err
     if "in-progress" in message(err) or "is in the process of" in message(err):

@@ -1,7 +1,10 @@
 """The release ledger and per-endpoint locks in one DynamoDB table (pk, sk).
 
 Items: ``RELEASE#<id>/META`` (summary), ``RELEASE#<id>/<key>`` (one decision each,
-written once: a redelivered step finds its own earlier record), ``LOCK#<endpoint>/LOCK``.
+written once: a redelivered step finds its own earlier record), ``LOCK#<endpoint>/LOCK``,
+``PACKAGE#<model package ARN>/OUTCOME`` (``OUTCOME#<prompt>@<digest>`` with a prompt
+version): the last outcome release-guard gave that package, so an approval starts one
+release, not one per event.
 """
 
 from __future__ import annotations
@@ -92,6 +95,31 @@ def update_summary(release_id: str, fields: dict[str, Any]) -> None:
     except ClientError as err:
         raise_transient(err)
         raise
+
+
+def _package_key(package_arn: str, prompt: str | None) -> dict[str, str]:
+    return {"pk": f"PACKAGE#{package_arn}", "sk": f"OUTCOME#{prompt}" if prompt else "OUTCOME"}
+
+
+def put_package_outcome(package_arn: str, prompt: str | None, item: dict[str, Any]) -> None:
+    """The package's latest outcome (with this prompt version): a later one replaces it."""
+    try:
+        _table().put_item(Item={**_package_key(package_arn, prompt), **_to_ddb(item)})
+    except ClientError as err:
+        raise_transient(err)
+        raise
+
+
+def package_outcome(package_arn: str, prompt: str | None) -> dict[str, Any] | None:
+    try:
+        resp = _table().get_item(Key=_package_key(package_arn, prompt), ConsistentRead=True)
+    except ClientError as err:
+        raise_transient(err)
+        raise
+    item = resp.get("Item")
+    if not item:
+        return None
+    return dict(_from_ddb({k: v for k, v in item.items() if k not in ("pk", "sk")}))
 
 
 def release_items(release_id: str) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from release_guard import registry
 from release_guard.aws.clients import client, code, message, raise_transient
 from release_guard.events import EndpointView, VariantView
 
@@ -113,10 +114,15 @@ def update_weights(endpoint: str, weights: dict[str, float]) -> None:
 
 
 def record_on_package(arn: str, properties: dict[str, str]) -> None:
-    """Customer metadata on the model package: the registry shows what happened."""
+    """Customer metadata on the model package: the registry shows what happened. Made
+    to fit SageMaker's constraints here too (release_guard.registry), so that no text
+    can turn the write into a ValidationException."""
+    fitted = registry.customer_metadata(properties)
+    if not fitted:  # the map needs an entry: nothing to record is no call
+        return
     try:
         client("sagemaker").update_model_package(
-            ModelPackageArn=arn, CustomerMetadataProperties=properties
+            ModelPackageArn=arn, CustomerMetadataProperties=fitted
         )
     except ClientError as err:
         raise_transient(err)
@@ -124,14 +130,18 @@ def record_on_package(arn: str, properties: dict[str, str]) -> None:
 
 
 def reject_package(arn: str, reason: str, properties: dict[str, str]) -> None:
-    """The registry shows why: Rejected, the reason, and where the report is."""
+    """The registry shows why: Rejected, the reason, and where the report is (both made
+    to fit SageMaker's constraints, release_guard.registry)."""
+    kwargs: dict[str, Any] = {
+        "ModelPackageArn": arn,
+        "ModelApprovalStatus": "Rejected",
+        "ApprovalDescription": registry.approval_description(reason),
+    }
+    fitted = registry.customer_metadata(properties)
+    if fitted:
+        kwargs["CustomerMetadataProperties"] = fitted
     try:
-        client("sagemaker").update_model_package(
-            ModelPackageArn=arn,
-            ModelApprovalStatus="Rejected",
-            ApprovalDescription=reason[:1024],
-            CustomerMetadataProperties=properties,
-        )
+        client("sagemaker").update_model_package(**kwargs)
     except ClientError as err:
         raise_transient(err)
         raise

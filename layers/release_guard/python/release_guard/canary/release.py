@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from release_guard import registry
 from release_guard.canary import plan
 from release_guard.canary.ports import Endpoints, Ledger, Workflow
 from release_guard.errors import (
@@ -28,6 +29,7 @@ from release_guard.events import (
     DeployResult,
     EndpointState,
     EndpointView,
+    PromptRef,
     ReconcileResult,
     ReleaseContext,
     StartRelease,
@@ -570,6 +572,22 @@ def reason_of(state: dict[str, Any]) -> str:
     return ""
 
 
+def prompt_key(prompt: PromptRef | None) -> str | None:
+    """Which configuration of the package a release was of: its prompt version (an
+    edited version has another digest), or None for the package alone."""
+    return None if prompt is None else f"{prompt.label}@{prompt.digest}"
+
+
+def _attempt(what: str, effect: Callable[[], object], on_error: Callable[[str], None]) -> str:
+    """Run one of Finish Release's effects: "done", or why it failed (logged)."""
+    try:
+        effect()
+    except Exception as err:  # each effect on its own: one failing never stops another
+        on_error(f"finish: {what} failed")
+        return f"failed: {type(err).__name__}: {err}"[:1000]
+    return "done"
+
+
 def finish(
     ctx: ReleaseContext,
     outcome: str,
@@ -578,8 +596,16 @@ def finish(
     ledger: Ledger,
     workflow: Workflow,
     now: datetime,
+    report: Callable[[], dict[str, Any]] | None = None,
+    on_error: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    released = ledger.release_lock(ctx.endpoint_name, ctx.release_id)
+    """The outcome goes to the ledger first (the release, the package's last outcome),
+    then the lock is released: an error here is raised, and Step Functions retries it
+    (every write is idempotent). Only then the three effects, each on its own: the
+    report (``report`` returns what it wrote, or ``error``), the model package's
+    metadata and the SNS notification. A failed effect is logged (``on_error``, called
+    inside the except block), recorded on the summary under ``effects`` and returned;
+    it never fails the state, so the workflow ends on the outcome it was given."""
     ledger.record_once(
         ctx.release_id,
         "09#OUTCOME",
@@ -590,21 +616,55 @@ def finish(
         {"status": outcome, "finished_at": _iso(now), "reason": reason, "task_token": None},
     )
     if ctx.model_package_arn:
-        properties = {
-            "release-guard:release": ctx.release_id,
-            "release-guard:outcome": outcome,
-            "release-guard:reason": reason[:256] or outcome,
-        }
-        if ctx.prompt is not None:  # the outcome is the package's with this prompt
-            properties["release-guard:prompt"] = ctx.prompt.label
-        endpoints.record_on_package(ctx.model_package_arn, properties)
-    workflow.notify(
-        f"release-guard: {ctx.release_id} {outcome}",
-        {
-            "release_id": ctx.release_id,
-            "endpoint": ctx.endpoint_name,
-            "outcome": outcome,
-            "reason": reason,
-        },
+        ledger.put_package_outcome(
+            ctx.model_package_arn,
+            prompt_key(ctx.prompt),
+            {
+                "release_id": ctx.release_id,
+                "endpoint_name": ctx.endpoint_name,
+                "outcome": outcome,
+                "reason": reason[:1000],
+                "at": _iso(now),
+                "prompt": ctx.prompt.label if ctx.prompt else None,
+            },
+        )
+    released = ledger.release_lock(ctx.endpoint_name, ctx.release_id)
+
+    effects: dict[str, str] = {}
+    report_uri = None
+    if report is not None:
+        try:
+            written = report()
+        except Exception as err:  # publish() never raises; any other writer might
+            on_error("finish: the release report failed")
+            written = {"error": f"{type(err).__name__}: {err}"}
+        report_uri = None if written.get("error") else written.get("html")
+        effects["report"] = f"failed: {written['error']}"[:1000] if written.get("error") else "done"
+    arn = ctx.model_package_arn
+    if arn:
+        extra = {"release-guard:prompt": ctx.prompt.label} if ctx.prompt else None
+        # The outcome is the package's with this prompt version.
+        properties = registry.package_metadata(ctx.release_id, outcome, reason, report_uri, extra)
+        effects["package"] = _attempt(
+            "recording the outcome on the model package",
+            lambda: endpoints.record_on_package(arn, properties),
+            on_error,
+        )
+    body = {
+        "release_id": ctx.release_id,
+        "endpoint": ctx.endpoint_name,
+        "outcome": outcome,
+        "reason": reason,
+        "report": report_uri,
+    }
+    effects["notify"] = _attempt(
+        "the SNS notification",
+        lambda: workflow.notify(f"release-guard: {ctx.release_id} {outcome}", body),
+        on_error,
     )
-    return {"outcome": outcome, "lock_released": released}
+    failed = {k: v for k, v in effects.items() if v != "done"}
+    try:
+        ledger.update_summary(ctx.release_id, {"effects": effects})
+    except Exception:
+        on_error(f"finish: could not record the effects on {ctx.release_id}: {failed}")
+    return {"outcome": outcome, "lock_released": released, "effects": effects}

@@ -1,7 +1,9 @@
 """Starting a release: from the registry's approval event, the CLI or a pipeline.
 
 Everything is validated first (a bad request fails synchronously, the field named),
-and the execution name is derived so that duplicate events start one release.
+and the execution name is derived so that duplicate events start one release. A
+registry event that is no approval (a metadata update), and a package release-guard
+has already given an outcome (unless ``force``), are refused with the reason.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from release_guard.canary import plan
 from release_guard.canary.ports import Endpoints, Ledger, Starter
-from release_guard.canary.release import Defaults, prepare, refuse_if_locked
+from release_guard.canary.release import Defaults, prepare, prompt_key, refuse_if_locked
 from release_guard.errors import InvalidReleaseRequest
 from release_guard.events import ModelPackageStateChange, StartRelease, StartResult, parse
 
@@ -37,6 +39,15 @@ def from_registry(event: dict[str, Any], stack: Stack) -> StartRelease | StartRe
         return StartResult(
             status="ignored", reason=f"status {detail.ModelApprovalStatus} starts nothing"
         )
+    changed = detail.UpdatedModelPackageFields
+    if changed is not None and "ModelApprovalStatus" not in changed:
+        # SageMaker sends this for every update of an Approved package, release-guard's
+        # own metadata writes among them; the rule should not match it (template.yaml).
+        return StartResult(
+            status="refused",
+            reason=f"not an approval: only {', '.join(changed) or 'nothing'} changed on "
+            f"{detail.ModelPackageArn}, which stays Approved; a metadata update starts nothing",
+        )
     if not stack.endpoint_name:
         raise InvalidReleaseRequest("ENDPOINT_NAME", "the managed endpoint (stack parameter)")
     # One approval = one LastModifiedTime; SageMaker may send the event twice.
@@ -47,6 +58,26 @@ def from_registry(event: dict[str, Any], stack: Stack) -> StartRelease | StartRe
         release_id=plan.release_id_for(stack.endpoint_name, detail.ModelPackageArn, stamp),
         trigger="registry",
         requested_by="sagemaker-model-registry",
+    )
+
+
+def refuse_if_released(request: StartRelease, ledger: Ledger) -> StartResult | None:
+    """A model package (with this prompt version) release-guard has already given an
+    outcome, whatever it was, is released again only with ``force``: an approval event
+    seen again, or a rolled-back package approved once more, deploys nothing."""
+    if request.force or not request.model_package_arn:
+        return None
+    prompt = prompt_key(request.prompt)
+    prior = ledger.package_outcome(request.model_package_arn, prompt)
+    if prior is None:
+        return None
+    what = describe(request)
+    said = f": {prior['reason']}" if prior.get("reason") else ""
+    return StartResult(
+        status="refused",
+        reason=f"{what} was already released by release-guard: {prior.get('release_id')} "
+        f"ended {prior.get('outcome')} at {prior.get('at')}{said}"[:900]
+        + "; to release it again, start it with force (release-guard release start --force)",
     )
 
 
@@ -71,6 +102,13 @@ def start(
             return request
     else:
         request = parse(StartRelease, event, "request")
+    if stack.endpoint_name and request.endpoint_name != stack.endpoint_name:
+        # Its IAM is scoped to that endpoint: any other would end in AccessDenied.
+        raise InvalidReleaseRequest(
+            "endpoint_name",
+            f"the endpoint this stack manages ({stack.endpoint_name})",
+            request.endpoint_name,
+        )
     machine = stack.state_machine_arn
     if not machine:
         raise InvalidReleaseRequest("STATE_MACHINE_ARN", "the release state machine ARN")
@@ -86,6 +124,9 @@ def start(
     )
     if workflow.execution_status(arn) is not None:
         return duplicate
+    refused = refuse_if_released(request, ledger)
+    if refused is not None:
+        return refused
     # Said first: mid-canary the endpoint also fails validation (two variants serve).
     refuse_if_locked(request.endpoint_name, ledger, workflow)
     prepare(request, release_id, endpoints, defaults, workflow.read_json, now)

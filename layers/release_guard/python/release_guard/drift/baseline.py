@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from release_guard import registry
 from release_guard.drift.capture import parse_lines
 from release_guard.drift.check import Store
 from release_guard.drift.columns import Columns, Quality
@@ -35,6 +36,9 @@ def build_baseline(
     now: datetime,
 ) -> tuple[Profile, dict[str, Any]]:
     """Read the dataset, profile it, write the profile, record it on the package."""
+    recording = req.model_package_arn is not None and record is not None
+    if recording and req.output_uri:
+        _recordable(req.output_uri, "output_uri")
     notes: list[str] = []
     if req.format == "capture":
         keys = [k for k, _ in store.list_objects(req.dataset_uri) if k.endswith(".jsonl")]
@@ -67,6 +71,8 @@ def build_baseline(
     uri = req.output_uri or (
         f"{baselines}/{_package_path(req.model_package_arn)}/{profile.profile_id}.json"
     )
+    if recording:
+        _recordable(uri, "baseline URI")
     store.write_bytes(uri, profile.to_json().encode(), "application/json")
     if req.model_package_arn and record is not None:
         record(req.model_package_arn, uri)
@@ -79,6 +85,18 @@ def build_baseline(
         "notes": notes,
     }
     return profile, summary
+
+
+def _recordable(uri: str, field: str) -> None:
+    """The drift check reads the baseline's address back from the package's metadata:
+    SageMaker must store it as it is (no character it refuses, at most 256)."""
+    if not registry.valid_value(uri):
+        raise InvalidReleaseRequest(
+            field,
+            f"an S3 URI SageMaker stores as model package metadata (letters, digits, spaces "
+            f"and _.:/=+-@ only, at most {registry.VALUE_MAX} characters)",
+            uri,
+        )
 
 
 def _present(columns: Columns) -> set[str]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from release_guard import registry as package_registry
 from release_guard.errors import InvalidReleaseRequest
 from release_guard.events import ReleaseContext
 from release_guard.gate.gate import GateVerdict, evaluate, markdown
@@ -104,10 +105,19 @@ def run_gate(
     # may serve it with another prompt): the registry is left alone, the ledger says why.
     package = ctx.model_package_arn if ctx.prompt is None else None
     if first and verdict.verdict == "fail" and policy.reject_package_on_fail and package:
+        # SageMaker's constraints (release_guard.registry): the full reason is in the
+        # ledger and the gate report; the registry gets what fits.
+        reason = f"eval gate failed: {verdict.reason}"
         registry.reject_package(
             package,
-            f"release-guard eval gate failed: {verdict.reason}",
-            {"release-guard:gate": "fail", "release-guard:gate-report": md_uri[:256]},
+            package_registry.approval_description(f"release-guard {reason}"),
+            package_registry.package_metadata(
+                ctx.release_id,
+                "rejected",
+                reason,
+                md_uri,
+                extra={"release-guard:gate": "fail", "release-guard:gate-report": md_uri},
+            ),
         )
     out = {
         "verdict": verdict.verdict,
