@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -56,3 +58,15 @@ def capture_objects(bucket: str) -> dict[str, list[dict[str, Any]]]:
             assert text.endswith("\n"), "JSON Lines objects end with a newline"
             out[obj["Key"]] = [json.loads(line) for line in text.splitlines()]
     return out
+
+
+def until[T](probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
+    """``probe()`` once it is truthy; generous deadlines, never a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

@@ -4,8 +4,7 @@ endpoint lifecycle refusals, instance counts and per-instance-type quotas."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,11 @@ from botocore.exceptions import ClientError
 from release_guard_cli.emulator import sagemaker_gaps
 from release_guard_cli.emulator.account import EmulatedAccount
 
-from tests.emulator.support import FAST
+from tests.emulator.support import FAST, until
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP = "gaps-models"
 TYPE = "ml.g5.2xlarge"
-DEADLINE_S = 60.0
 
 
 @pytest.fixture
@@ -35,17 +33,6 @@ def account(tmp_path: Path) -> Iterator[EmulatedAccount]:
 @pytest.fixture
 def sm(account: EmulatedAccount) -> Any:
     return boto3.client("sagemaker")
-
-
-def until[T](probe: Callable[[], T | None], what: str) -> T:
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def in_service(sm: Any, name: str) -> dict[str, Any]:

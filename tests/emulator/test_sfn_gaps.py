@@ -11,7 +11,6 @@ import io
 import json
 import logging
 import threading
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from release_guard_cli.emulator import sfn_gaps
+
+from tests.emulator import support
 
 REGION = "us-east-1"
 DEADLINE_S = 30.0
@@ -135,14 +136,7 @@ class Account:
 
 
 def until(probe: Callable[[], Any], what: str, timeout: float = DEADLINE_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    return support.until(probe, what, timeout)
 
 
 def types(history: list[dict[str, Any]]) -> list[str]:
