@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 import boto3
+
+from tests.e2e.support import wait_for
 
 REGION = "us-east-1"
 FAST = {"RG_EMU_LATENCY_MS": "0"}  # no injected sleep: tests stay fast
@@ -61,12 +62,5 @@ def capture_objects(bucket: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def until[T](probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
-    """``probe()`` once it is truthy; generous deadlines, never a timing assertion."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    """``probe()`` once it is truthy (tests/e2e/support.py's wait_for, polling faster)."""
+    return wait_for(probe, timeout, what, poll=0.05)

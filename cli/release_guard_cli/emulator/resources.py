@@ -31,14 +31,21 @@ def _arn(service: str, region: str, account: str, resource: str) -> str:
 # SageMaker resource ARNs carry names in lower case.
 
 
-def _sm(kind: str, key: str) -> Rule:
+def _named(service: str, kind: str, key: str, sep: str = "/", lower: bool = False) -> Rule:
+    """The resource a request names by ``key``: an ARN as given, or a name made one."""
+
     def rule(p: Params, region: str, account: str) -> list[Check]:
         value = str(p.get(key) or "")
+        value = value.lower() if lower else value
         if value.startswith("arn:"):
-            return [Check("", value.lower())]
-        return [Check("", _arn("sagemaker", region, account, f"{kind}/{value.lower()}"))]
+            return [Check("", value)]
+        return [Check("", _arn(service, region, account, f"{kind}{sep}{value}"))]
 
     return rule
+
+
+def _sm(kind: str, key: str) -> Rule:
+    return _named("sagemaker", kind, key, lower=True)
 
 
 def _sm_package(p: Params, region: str, account: str) -> list[Check]:
@@ -89,11 +96,7 @@ def _sm_tags(p: Params, region: str, account: str) -> list[Check]:
 # --- the rest -----------------------------------------------------------------------------
 
 
-def _ddb(p: Params, region: str, account: str) -> list[Check]:
-    table = str(p.get("TableName") or "")
-    if table.startswith("arn:"):
-        return [Check("", table)]
-    return [Check("", _arn("dynamodb", region, account, f"table/{table}"))]
+_ddb = _named("dynamodb", "table", "TableName")
 
 
 def _ddb_many(p: Params, region: str, account: str) -> list[Check]:
@@ -105,13 +108,7 @@ def _ddb_many(p: Params, region: str, account: str) -> list[Check]:
 
 
 def _sfn(kind: str, key: str) -> Rule:
-    def rule(p: Params, region: str, account: str) -> list[Check]:
-        value = str(p.get(key) or "")
-        if value.startswith("arn:"):
-            return [Check("", value)]
-        return [Check("", _arn("states", region, account, f"{kind}:{value}"))]
-
-    return rule
+    return _named("states", kind, key, sep=":")
 
 
 def _sns(p: Params, region: str, account: str) -> list[Check]:
@@ -167,11 +164,7 @@ def _cfn_stack(p: Params, region: str, account: str) -> list[Check]:
     ]
 
 
-def _kms(p: Params, region: str, account: str) -> list[Check]:
-    key = str(p.get("KeyId") or "*")
-    if key.startswith("arn:"):
-        return [Check("", key)]
-    return [Check("", _arn("kms", region, account, f"key/{key}"))]
+_kms = _named("kms", "key", "KeyId")
 
 
 def _anything(p: Params, region: str, account: str) -> list[Check]:
