@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 from release_guard.policy import MetricRule
 
-from release_guard_cli import drift_demo, evaldata, git_demo, ops, report, timeline
+from release_guard_cli import drift_demo, evaldata, git_demo, operate, ops, report, timeline
 from release_guard_cli.emulator import fixture
 from release_guard_cli.emulator.account import FAULTY, HEALTHY, EmulatedAccount
 from release_guard_cli.emulator.traffic import TrafficGenerator, tabular_body
@@ -142,6 +142,7 @@ def run(root: Path) -> int:
             ok &= _report(desc, "FAILED", ENDPOINT)
             _release_report(info, result["release_id"], root)
             ok &= _gate_release(account, info, root)
+            ok &= _stopped_release(account, info)
 
             # (d) a release from git: the pipeline's Release stage, here.
             promoted, from_git = git_demo.run(info, root, ENDPOINT, pkg, say)
@@ -236,6 +237,49 @@ def _gate_release(account: EmulatedAccount, info: ops.StackInfo, root: Path) -> 
         and package["ModelApprovalStatus"] == "Rejected"
         and untouched
     )
+
+
+def _stopped_release(account: EmulatedAccount, info: ops.StackInfo) -> bool:
+    """(c2) a release aborted mid-canary (StopExecution, then Recover Release; Step
+    Functions' status-change event starts it too) ends on the champion alone, verified."""
+    say("\n== (c2) candidate v5 aborted mid-canary, at 25 %: `release-guard release abort`")
+    champion = ops.endpoint_state(ENDPOINT)["ProductionVariants"][0]["VariantName"]
+    pkg = account.register_package(GROUP, HEALTHY, approved=True)
+    request = {"endpoint_name": ENDPOINT, "model_package_arn": pkg, "trigger": "cli"}
+    result = ops.start(info, {**request, "requested_by": "demo"})
+    release_id = result["release_id"]
+    wait_until(lambda: any(i["sk"] == "02#STEP#01#SHIFT" for i in ops.events(info, release_id)))
+    before = _weights()
+    say(f"  release-guard release abort {release_id} --note 'wrong prompt in this build'")
+    answer, _ = operate.abort(info, release_id, "demo", "wrong prompt in this build")
+    # The status-change event usually recovers it first; abort's own call then finds
+    # it done (nothing_to_do): either way one recovery, verified.
+    say(f"  weights when stopped: {before}; abort's recovery call: {answer.get('action')}")
+    wait_until(lambda: ops.summary(info, release_id).get("status") == "aborted")
+    meta = ops.summary(info, release_id)
+    rec = next(i for i in ops.events(info, release_id) if i["sk"] == "10#RECOVERED")
+    say(
+        f"  Recover Release: {rec['outcome']} after {rec['attempts']} rollback pass(es): "
+        f"{meta['reason']}"
+    )
+    for line in timeline.endpoint_lines(ops.endpoint_state(ENDPOINT)):
+        say("  " + line)
+    lock = ops.lock(info, ENDPOINT)
+    say(f"  lock: {'free' if lock is None else lock}; ledger outcome {meta['status']}")
+    return list(_weights()) == [champion] and lock is None
+
+
+def _weights() -> dict[str, float]:
+    variants = ops.endpoint_state(ENDPOINT)["ProductionVariants"]
+    return {v["VariantName"]: float(v.get("CurrentWeight", 0)) for v in variants}
+
+
+def wait_until(probe: Any, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not probe():
+        if time.time() > deadline:
+            raise SystemExit("demo: timed out waiting for the release")
+        time.sleep(0.3)
 
 
 def _release_report(info: ops.StackInfo, release_id: str, root: Path) -> None:

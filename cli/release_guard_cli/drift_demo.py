@@ -106,7 +106,7 @@ def run(
         f"{champion_package.rsplit('/', 1)[-1]})"
     )
     _, received = event_queue("drift-events")
-    [schedule] = stack.schedules.values()
+    schedule = stack.schedules["DriftCheckFunctionSchedule"]
     say(f"  schedule {schedule['expression']} -> DriftCheck {json.dumps(schedule['input'])}")
 
     sent = _traffic(account, endpoint, 6, shift=0.0)

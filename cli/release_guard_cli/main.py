@@ -90,9 +90,40 @@ def cmd_release(args: argparse.Namespace) -> int:
         except boto3.client("sagemaker").exceptions.ClientError as err:
             print(f"  endpoint not readable: {err}")
         return 0
-    decision = "approve" if args.action == "approve" else "abort"
-    _print(ops.decide(info, args.release_id, decision, getpass.getuser(), args.note))
-    return 0
+    return operate(info, args)
+
+
+def operate(info: Any, args: argparse.Namespace) -> int:
+    """The operator's actions on a release (operate.py), each recorded with who and why."""
+    from release_guard_cli import operate as op
+
+    who = getpass.getuser()
+    if args.action == "approve":
+        _print(op.approve(info, args.release_id, who, args.note))
+        return 0
+    if args.action == "abort":
+        result, code = op.abort(info, args.release_id, who, args.note)
+        _print(result)
+        return code
+    if args.action == "pause":
+        _print(op.pause(info, args.release_id, who, args.reason))
+        return 0
+    if args.action == "resume":
+        _print(op.resume(info, args.release_id, who, args.reason))
+        return 0
+    if args.action == "promote":
+        _print(op.promote(info, args.release_id, who, args.reason))
+        return 0
+    if args.action == "list":
+        listing = op.releases(info, args.limit)
+        if args.json:
+            _print(listing)
+        else:
+            print("\n".join(op.release_lines(listing, str(info.endpoint_name))))
+        return 0
+    if args.action == "redrive":
+        return op.redrive(info, who, args.dry_run)
+    raise SystemExit(f"unknown action {args.action}")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -155,13 +186,35 @@ def parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--wait", action="store_true")
     st.add_argument("--timeout", type=float, default=7200)
-    for name in ("status", "approve", "abort"):
-        a = rsub.add_parser(name)
-        a.add_argument("release_id")
-        if name != "status":
-            a.add_argument("--note")
-        else:
-            status.add_arguments(a)
+    a = rsub.add_parser("status", help="the timeline of a release (--watch: live)")
+    a.add_argument("release_id")
+    status.add_arguments(a)
+    a = rsub.add_parser("approve", help="answer a hold: continue")
+    a.add_argument("release_id")
+    a.add_argument("--note")
+    a = rsub.add_parser(
+        "abort",
+        help="roll back (verified) now: a held release, a running one, or one "
+        "whose execution ended without a verified end",
+    )
+    a.add_argument("release_id")
+    a.add_argument("--note", required=True, help="why (recorded in the ledger)")
+    a = rsub.add_parser("pause", help="withhold the next step and promotion until resumed")
+    a.add_argument("release_id")
+    a.add_argument("--reason", required=True, help="why (recorded in the ledger)")
+    a = rsub.add_parser("resume", help="let a paused release advance again")
+    a.add_argument("release_id")
+    a.add_argument("--reason")
+    a = rsub.add_parser(
+        "promote", help="skip the remaining steps once the current one passes (or answer a hold)"
+    )
+    a.add_argument("release_id")
+    a.add_argument("--reason", required=True, help="why (recorded in the ledger)")
+    a = rsub.add_parser("list", help="running, pending and recent releases of the endpoint")
+    a.add_argument("--json", action="store_true")
+    a.add_argument("--limit", type=int, default=50)
+    a = rsub.add_parser("redrive", help="replay the events in FailedEventsQueue")
+    a.add_argument("--dry-run", action="store_true", help="print what would be replayed")
     rel.set_defaults(fn=cmd_release)
     return p
 

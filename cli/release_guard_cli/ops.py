@@ -20,15 +20,15 @@ class StackInfo:
     start_function: str
     bucket: str | None = None
     topic_arn: str | None = None
+    recover_function: str | None = None
+    endpoint_name: str | None = None
+    failed_events_queue_url: str | None = None
 
 
 def stack_info(stack_name: str) -> StackInfo:
-    outputs = {
-        o["OutputKey"]: o["OutputValue"]
-        for o in boto3.client("cloudformation")
-        .describe_stacks(StackName=stack_name)["Stacks"][0]
-        .get("Outputs", [])
-    }
+    stack = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    params = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
     try:
         return StackInfo(
             state_machine_arn=outputs["StateMachineArn"],
@@ -36,6 +36,10 @@ def stack_info(stack_name: str) -> StackInfo:
             start_function=outputs["StartReleaseFunctionName"],
             bucket=outputs.get("BucketName"),
             topic_arn=outputs.get("TopicArn"),
+            recover_function=outputs.get("RecoverReleaseFunctionName"),
+            # A stack from before the EndpointName output has it as a parameter.
+            endpoint_name=outputs.get("EndpointName") or params.get("EndpointName"),
+            failed_events_queue_url=outputs.get("FailedEventsQueueUrl"),
         )
     except KeyError as err:
         raise SystemExit(f"stack {stack_name} has no output {err}; is it release-guard?") from err
@@ -73,12 +77,34 @@ def events(info: StackInfo, release_id: str) -> list[dict[str, Any]]:
     return sorted(items, key=lambda i: (str(i.get("at", "")), str(i.get("sk"))))
 
 
+def lock(info: StackInfo, endpoint: str) -> dict[str, Any] | None:
+    """The endpoint's release lock, or None when it is free."""
+    use_table(info)
+    return ledger.lock_holder(endpoint)
+
+
 def execution(arn: str) -> dict[str, Any]:
     return dict(boto3.client("stepfunctions").describe_execution(executionArn=arn))
 
 
 def endpoint_state(name: str) -> dict[str, Any]:
     return dict(boto3.client("sagemaker").describe_endpoint(EndpointName=name))
+
+
+def answer(
+    info: StackInfo, release_id: str, token: str, decision: str, operator: str, note: str | None
+) -> dict[str, Any]:
+    """Answer a hold's task token (approve, promote or abort). A token whose execution
+    has ended raises botocore's ClientError (InvalidToken, TaskTimedOut)."""
+    body = ApprovalDecision.model_validate(
+        {"decision": decision, "operator": operator, "note": note}
+    ).model_dump(mode="json")
+    workflow.send_decision(token, body)
+    use_table(info)
+    ledger.update_summary(
+        release_id, {"status": "running", "task_token": None, "last_decision": body}
+    )
+    return body
 
 
 def decide(
@@ -90,14 +116,7 @@ def decide(
         raise SystemExit(
             f"release {release_id} is {meta.get('status')}, not awaiting an operator decision"
         )
-    body = ApprovalDecision.model_validate(
-        {"decision": decision, "operator": operator, "note": note}
-    ).model_dump(mode="json")
-    workflow.send_decision(str(token), body)
-    ledger.update_summary(
-        release_id, {"status": "running", "task_token": None, "last_decision": body}
-    )
-    return body
+    return answer(info, release_id, str(token), decision, operator, note)
 
 
 def wait(arn: str, timeout: float, poll: float = 0.5, max_poll: float = 5.0) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from release_guard.policy import ReleasePolicy
 
 from release_guard_cli import ops, timeline
 
-RUNNING = ("running", "awaiting_operator")
+# A stopped release is "recovering" until Recover Release verifies the endpoint.
+RUNNING = ("running", "awaiting_operator", "recovering")
 CLEAR = "\x1b[H\x1b[2J"
 
 
@@ -85,7 +86,7 @@ def view(
     elif status == "awaiting_operator":
         out.append(
             f"waiting for an operator: {meta.get('hold_reason') or ''}; answer with "
-            f"`release-guard release approve|abort {rid}`"
+            f"`release-guard release approve|abort {rid}` (or promote)"
         )
     elif "rollback_started" in kinds:
         out.append("rolling back: all traffic to the champion, then the candidate removed")
@@ -102,6 +103,16 @@ def view(
         out.append("eval gate decided; deploying next")
     else:
         out.append("starting: eval gate or deployment next")
+
+    # The operator's marks (`release-guard release pause|promote`).
+    if status in RUNNING:
+        for key, what in (
+            ("paused", "paused: advancing withheld (rollback and hold still act)"),
+            ("promote_requested", "promotion requested: 100 % once the current step passes"),
+        ):
+            mark = meta.get(key)
+            if isinstance(mark, dict):
+                out.append(f"{what}; by {mark.get('by')}: {mark.get('reason')}")
 
     # Weights: DescribeEndpoint now, else the last recorded split.
     if endpoint and endpoint.get("ProductionVariants"):

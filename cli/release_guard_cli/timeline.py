@@ -71,6 +71,12 @@ def describe(item: dict[str, Any], t0: datetime | None, ctx: dict[str, str]) -> 
             f"{t}  rollback  verified after {item.get('attempts')} reconcile step(s): "
             f"only {champ} serves"
         ]
+    if kind == "operator":
+        via = f" ({item['via']})" if item.get("via") else ""
+        return [
+            f"{t}  operator  {item.get('action')} by {item.get('by')}{via}: "
+            f"{item.get('reason') or 'no reason given'}"
+        ]
     if kind == "outcome":
         return [f"{t}  outcome   {str(item.get('outcome')).upper()}: {item.get('reason') or ''}"]
     return [f"{t}  {kind}"]

@@ -124,3 +124,28 @@ def why(env: Any, release_id: str, desc: dict[str, Any] | None = None) -> str:
             f" {item.get('reason') or verdict.get('reason') or ''}"
         )
     return "\n".join(lines)
+
+
+def recovered(env: Any, release_id: str, champion: str, outcome: str) -> dict[str, Any]:
+    """Wait for recovery; then the champion alone serves, the lock is free and the
+    ledger holds the outcome and the recovery record."""
+
+    def ended() -> dict[str, Any] | None:
+        ledger = env.ledger(release_id)
+        meta = ledger.get("META") or {}
+        return ledger if meta.get("status") == outcome else None
+
+    ledger = wait_for(ended, 120, f"{release_id} to be recovered as {outcome}", poll=0.3)
+    assert_only(env, champion)
+    assert env.lock() is None, env.lock()
+    assert ledger["10#RECOVERED"]["outcome"] == outcome, why(env, release_id)
+    assert ledger["META"]["rollback_verified"] is True
+    assert "09#OUTCOME" in ledger
+    return dict(ledger)
+
+
+def stop_when(env: Any, started: dict[str, Any], key: str, cause: str = "e2e stop") -> None:
+    """StopExecution (as the operator) once the release has written ledger record ``key``."""
+    wait_for(lambda: key in env.ledger(started["release_id"]), 60, f"ledger record {key}")
+    with env.operator():
+        env.sfn.stop_execution(executionArn=started["execution_arn"], cause=cause)

@@ -42,7 +42,7 @@ def setup(env: Any) -> dict[str, Any]:
     )
     assert built.ok, built.payload
     _url, received = drift_demo.event_queue("drift-test-events")
-    [schedule] = env.fx.stack.schedules.values()
+    schedule = env.fx.stack.schedules["DriftCheckFunctionSchedule"]
     return {"built": built.payload, "received": received, "schedule": schedule}
 
 

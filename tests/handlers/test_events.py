@@ -105,7 +105,14 @@ def test_request_events_validate_as_start_release() -> None:
 # Events that carry the release context (`release`, or `state.release` for Roll Back
 # and Finish Release): every workflow function but Run Eval, whose input is its own.
 # The drift functions run outside the release workflow.
-NOT_RELEASE = ("start_release", "prepare_release", "run_eval", "drift_check", "build_baseline")
+NOT_RELEASE = (
+    "start_release",
+    "prepare_release",
+    "run_eval",
+    "drift_check",
+    "build_baseline",
+    "recover_release",
+)
 RELEASE_EVENTS = [p for p in ALL_EVENTS if p.parent.name not in NOT_RELEASE]
 
 

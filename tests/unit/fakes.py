@@ -339,6 +339,7 @@ class FakeLedger:
         self.records: dict[tuple[str, str], dict[str, Any]] = {}
         self.summaries: dict[str, dict[str, Any]] = {}
         self.locks: dict[str, dict[str, Any]] = {}
+        self.pending: dict[tuple[str, str], dict[str, Any]] = {}
         self.package_outcomes: dict[tuple[str, str | None], dict[str, Any]] = {}
         self.calls: list[Call] = []
 
@@ -354,6 +355,16 @@ class FakeLedger:
     def put_summary(self, release_id: str, summary: dict[str, Any]) -> None:
         self.calls.append(Call("put_summary", {"release_id": release_id}))
         self.summaries[release_id] = stored(summary)
+
+    def summary(self, release_id: str) -> dict[str, Any] | None:
+        found = self.summaries.get(release_id)
+        return None if found is None else copy.deepcopy(found)
+
+    def recent_releases(self, endpoint: str, limit: int = 50) -> list[dict[str, Any]]:
+        mine = [
+            copy.deepcopy(m) for m in self.summaries.values() if m.get("endpoint_name") == endpoint
+        ]
+        return sorted(mine, key=lambda m: str(m.get("started_at", "")), reverse=True)[:limit]
 
     def update_summary(self, release_id: str, fields: dict[str, Any]) -> None:
         # UpdateItem creates the item when it does not exist.
@@ -386,6 +397,22 @@ class FakeLedger:
             "acquired_at": now,
             "expires_at": now + lease,
         }
+        return True
+
+    def put_pending(self, endpoint: str, group: str, item: dict[str, Any]) -> dict[str, Any] | None:
+        old = self.pending.get((endpoint, group))
+        self.pending[(endpoint, group)] = {"sk": f"GROUP#{group}", **stored(item)}
+        return old
+
+    def pending_approvals(self, endpoint: str) -> list[dict[str, Any]]:
+        mine = [copy.deepcopy(v) for (e, _), v in self.pending.items() if e == endpoint]
+        return sorted(mine, key=lambda i: str(i.get("recorded_at", "")))
+
+    def take_pending(self, endpoint: str, group: str, release_id: str) -> bool:
+        held = self.pending.get((endpoint, group))
+        if held is None or held.get("release_id") != release_id:
+            return False
+        del self.pending[(endpoint, group)]
         return True
 
     def lock_holder(self, endpoint: str) -> dict[str, Any] | None:

@@ -166,3 +166,10 @@ def test_a_called_function_needs_an_invoke_policy(tmp_path: Path) -> None:
     template.write_text(text.replace(line, ""))
     problems, _ = validate_asl.validate(ASL, template)
     assert problems == ["state machine calls RollBackFunction but has no LambdaInvokePolicy for it"]
+
+
+def test_the_execution_timeout_is_the_longest_worst_case_a_policy_may_have() -> None:
+    from release_guard import limits
+
+    definition = json.loads((ROOT / "statemachines" / "release.asl.json").read_text())
+    assert definition["TimeoutSeconds"] == limits.MAX_RELEASE_SECONDS

@@ -108,6 +108,10 @@ def branches(statement: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield statement
 
 
+# Permissions boundaries grant nothing (tests/unit/test_security.py checks them).
+BOUNDARIES = {"ApplicationBoundary"}
+
+
 def policy_statements(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(logical id, statement) of every identity policy in the template."""
     for name, res in resources.items():
@@ -115,7 +119,7 @@ def policy_statements(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str
         docs = []
         if res["Type"] == "AWS::IAM::Role":
             docs = [p["PolicyDocument"] for p in props.get("Policies") or []]
-        elif res["Type"] == "AWS::IAM::ManagedPolicy":
+        elif res["Type"] == "AWS::IAM::ManagedPolicy" and name not in BOUNDARIES:
             docs = [props["PolicyDocument"]]
         for doc in docs:
             for statement in doc["Statement"]:
@@ -459,9 +463,8 @@ NOT_USED = {
     "iam:AttachUserPolicy": "ManagedPolicy Users",
     "iam:DetachGroupPolicy": "ManagedPolicy Groups",
     "iam:DetachUserPolicy": "ManagedPolicy Users",
-    # roles
-    "iam:PutRolePermissionsBoundary": "PermissionsBoundary",
-    "iam:DeleteRolePermissionsBoundary": "PermissionsBoundary",
+    # roles: a boundary is put (ApplicationBoundary), never removed
+    "iam:DeleteRolePermissionsBoundary": "PermissionsBoundary removal",
     # functions
     "lambda:GetCodeSigningConfig": "CodeSigningConfigArn",
     "lambda:PutFunctionCodeSigningConfig": "CodeSigningConfigArn",
@@ -479,7 +482,7 @@ NOT_USED = {
     "logs:PutLogGroupDeletionProtection": "DeletionProtectionEnabled",
     "logs:DeleteResourcePolicy": "ResourcePolicyDocument",
     # the stack bucket: only encryption, public access block, ownership, versioning,
-    # lifecycle and its policy are configured
+    # lifecycle, access logging and its policy are configured
     "s3:PutBucketAcl": "AccessControl",
     "s3:PutAccelerateConfiguration": "AccelerateConfiguration",
     "s3:PutAnalyticsConfiguration": "AnalyticsConfigurations",
@@ -487,7 +490,6 @@ NOT_USED = {
     "s3:PutBucketAbac": "AbacStatus",
     "s3:PutBucketCORS": "CorsConfiguration",
     "s3:DeleteBucketCors": "CorsConfiguration",
-    "s3:PutBucketLogging": "LoggingConfiguration",
     "s3:PutBucketNotification": "NotificationConfiguration",
     "s3:PutBucketObjectLockConfiguration": "ObjectLockConfiguration",
     "s3:PutObjectLockConfiguration": "ObjectLockConfiguration",
@@ -674,7 +676,7 @@ def test_deploy_role_cannot_delete_retained_data(
         for arn in arns(app, logical):
             assert [a for a in deletes if allows(statements, a, arn)] == [], logical
     # Nor read or write what the application keeps in its bucket.
-    [bucket] = [arns(app, n)[0] for n, r in retained.items() if r["Type"] == "AWS::S3::Bucket"]
+    [bucket] = arns(app, "Bucket")
     objects = {a for a in actions_of(statements) if re.match(r"s3:(Get|Put|Delete)Object", a)}
     assert objects == {"s3:GetObject", "s3:GetObjectVersion"}  # packaged code only
     assert [a for a in objects if allows(statements, a, f"{bucket}/policies/p.json")] == []
@@ -864,7 +866,9 @@ def test_build_project_passes_every_required_application_parameter(
     assert passed <= set(app_parameters)
     assert {n for n, p in app_parameters.items() if "Default" not in p} <= passed
     for value in (v["Value"] for v in env if v["Name"].startswith("APP_")):
-        assert value == {"Ref": value["Ref"]} and value["Ref"] in app_parameters
+        # The pipeline's own parameter of that name, or its boundary for every role.
+        assert value == {"Ref": value["Ref"]}
+        assert value["Ref"] in app_parameters or value["Ref"] in BOUNDARIES
 
 
 # ------------------------------------------------------------------ template configuration

@@ -295,13 +295,33 @@ def test_a_second_release_is_refused_while_the_first_runs() -> None:
 
 
 @pytest.mark.parametrize("status", ["SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT", None])
-def test_a_lock_left_by_an_ended_execution_is_taken_over(status: str | None) -> None:
-    _, second, ledger = two_releases()
+@pytest.mark.parametrize("outcome", ["promoted", "rolled_back", "aborted", None])
+def test_a_lock_left_by_an_ended_execution_is_taken_over_once_its_release_ended(
+    status: str | None, outcome: str | None
+) -> None:
+    first, second, ledger = two_releases()
+    if outcome is None:  # acquired, then crashed before writing its summary
+        del ledger.summaries[first.release_id]
+    else:
+        ledger.update_summary(first.release_id, {"status": outcome})
     workflow = FakeWorkflow({EXEC_1: status} if status else {})
     release.acquire_lock(second, EXEC_2, ledger, workflow, T0 + timedelta(minutes=5))
     assert ledger.locks[ENDPOINT]["owner"] == second.release_id
     assert ledger.locks[ENDPOINT]["execution_arn"] == EXEC_2
     assert ledger.summaries[second.release_id]["status"] == "running"
+
+
+@pytest.mark.parametrize(
+    "status", ["running", "awaiting_operator", "recovering", "rollback_unverified"]
+)
+def test_a_lock_whose_release_was_never_recovered_is_not_taken_over(status: str) -> None:
+    # The execution ended (stopped, timed out) but the endpoint is not verified yet: a
+    # new release beside the old candidate would judge against the wrong champion.
+    first, second, ledger = two_releases()
+    ledger.update_summary(first.release_id, {"status": status})
+    with pytest.raises(ReleaseLocked, match="recovers it"):
+        release.acquire_lock(second, EXEC_2, ledger, FakeWorkflow({EXEC_1: "ABORTED"}), T0)
+    assert ledger.locks[ENDPOINT]["owner"] == first.release_id
 
 
 def test_an_expired_lease_never_takes_the_lock_from_a_running_release() -> None:

@@ -99,6 +99,16 @@ def _sm_tags(p: Params, region: str, account: str) -> list[Check]:
 _ddb = _named("dynamodb", "table", "TableName")
 
 
+def _ddb_read(p: Params, region: str, account: str) -> list[Check]:
+    """Query and Scan of an index are authorised on the index's ARN, not the table's
+    (DynamoDB's IAM reference: table/<name>/index/<index>)."""
+    checks = _ddb(p, region, account)
+    index = p.get("IndexName")
+    if index:
+        checks = [Check(c.action, f"{c.resource}/index/{index}", c.context) for c in checks]
+    return checks
+
+
 def _ddb_many(p: Params, region: str, account: str) -> list[Check]:
     tables = set((p.get("RequestItems") or {}).keys())
     for item in p.get("TransactItems") or []:
@@ -214,12 +224,12 @@ RULES: dict[str, Rule] = {
             "PutItem",
             "UpdateItem",
             "DeleteItem",
-            "Query",
-            "Scan",
             "DescribeTable",
             "ConditionCheckItem",
         )
     },
+    "dynamodb:Query": _ddb_read,
+    "dynamodb:Scan": _ddb_read,
     "dynamodb:BatchGetItem": _ddb_many,
     "dynamodb:BatchWriteItem": _ddb_many,
     "dynamodb:TransactWriteItems": _ddb_many,

@@ -192,7 +192,7 @@ class ModelPackageStateChange(BaseModel):
 
 
 class StartResult(Strict):
-    status: Literal["started", "duplicate", "ignored", "refused"]
+    status: Literal["started", "duplicate", "ignored", "refused", "pending"]
     release_id: str | None = None
     execution_arn: str | None = None
     reason: str
@@ -309,7 +309,11 @@ class Verdict(Strict):
 
 
 class ApprovalDecision(Strict):
-    decision: Literal["approve", "abort"]
+    """An operator's answer to a hold: approve (the verdict's next step, or promotion
+    at the last step), promote (straight to 100 %, then the post-promotion watch) or
+    abort (verified rollback)."""
+
+    decision: Literal["approve", "promote", "abort"]
     operator: str | None = None
     note: str | None = None
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from release_guard import limits
 from release_guard.errors import InvalidReleaseRequest
 
 
@@ -116,6 +117,13 @@ class CanaryPolicy(Strict):
         120, ge=0, description="how far CloudWatch lags; the judged window ends this long ago"
     )
     post_promotion_watch_seconds: int = Field(600, ge=0)
+    max_looks_per_step: int = Field(
+        240,
+        ge=2,
+        le=2000,
+        description="looks of one step at most: check_interval_seconds apart for the first "
+        "half, the rest of max_bake spread over the other half (docs/policies.md, Limits)",
+    )
     metrics: list[MetricRule] = Field(default_factory=_default_rules)
 
     @field_validator("steps")
@@ -369,6 +377,14 @@ class ReleasePolicy(Strict):
     operator_timeout_seconds: int = Field(86400, ge=60)
     rollback_poll_seconds: int = Field(15, ge=1)
     rollback_max_attempts: int = Field(240, ge=1)
+
+    @model_validator(mode="after")
+    def _fits(self) -> ReleasePolicy:
+        """Refuse a policy whose worst case Step Functions cannot run (limits.py)."""
+        found = limits.problems(self, self.model_dump_json())
+        if found:
+            raise ValueError("; ".join(f"{field}: {what}" for field, what in found))
+        return self
 
 
 # The built-in policy, used when neither the request nor the stack (ReleasePolicyUri)

@@ -25,6 +25,7 @@ class Settings(Strict):
     drift_job_image: str | None = None
     drift_job_role_arn: str | None = None
     drift_job_instance_type: str = "ml.m5.2xlarge"
+    start_function_name: str | None = None
 
 
 @cache

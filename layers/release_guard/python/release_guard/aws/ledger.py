@@ -81,6 +81,23 @@ def put_summary(release_id: str, summary: dict[str, Any]) -> None:
         raise
 
 
+def summary(release_id: str) -> dict[str, Any] | None:
+    """The release's summary item (META), or None."""
+    try:
+        resp = _table().get_item(
+            Key={"pk": f"RELEASE#{release_id}", "sk": "META"}, ConsistentRead=True
+        )
+    except ClientError as err:
+        raise_transient(err)
+        raise
+    item = resp.get("Item")
+    return (
+        None
+        if not item
+        else dict(_from_ddb({k: v for k, v in item.items() if k not in ("pk", "sk")}))
+    )
+
+
 def update_summary(release_id: str, fields: dict[str, Any]) -> None:
     names = {f"#{k}": k for k in fields}
     values = {f":{k}": v for k, v in _to_ddb(fields).items()}
@@ -196,6 +213,75 @@ def release_lock(endpoint: str, owner: str) -> bool:
             ConditionExpression="attribute_not_exists(pk) OR #o = :me",
             ExpressionAttributeNames={"#o": "owner"},
             ExpressionAttributeValues={":me": {"S": owner}},
+        )
+        return True
+    except ClientError as err:
+        if code(err) == "ConditionalCheckFailedException":
+            return False
+        raise_transient(err)
+        raise
+
+
+def recent_releases(endpoint: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The endpoint's release summaries, newest first (the by-endpoint index)."""
+    try:
+        resp = _table().query(
+            IndexName="by-endpoint",
+            KeyConditionExpression="gsi1pk = :e",
+            ExpressionAttributeValues={":e": f"ENDPOINT#{endpoint}"},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+    except ClientError as err:
+        raise_transient(err)
+        raise
+    return [_from_ddb(i) for i in resp.get("Items", [])]
+
+
+def _pending_key(endpoint: str, group: str) -> dict[str, str]:
+    return {"pk": f"PENDING#{endpoint}", "sk": f"GROUP#{group}"}
+
+
+def put_pending(endpoint: str, group: str, item: dict[str, Any]) -> dict[str, Any] | None:
+    """Record an approval waiting for the endpoint's lock; one per package group, the
+    newest replacing an older one. Returns the item it replaced, if any."""
+    try:
+        resp = _table().put_item(
+            Item={**_pending_key(endpoint, group), **_to_ddb(item)}, ReturnValues="ALL_OLD"
+        )
+    except ClientError as err:
+        raise_transient(err)
+        raise
+    old = resp.get("Attributes")
+    return (
+        None
+        if not old
+        else dict(_from_ddb({k: v for k, v in old.items() if k not in ("pk", "sk")}))
+    )
+
+
+def pending_approvals(endpoint: str) -> list[dict[str, Any]]:
+    """Approvals waiting for the endpoint's lock, oldest first."""
+    try:
+        resp = _table().query(
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": f"PENDING#{endpoint}"},
+            ConsistentRead=True,
+        )
+    except ClientError as err:
+        raise_transient(err)
+        raise
+    items = [_from_ddb({k: v for k, v in i.items() if k != "pk"}) for i in resp.get("Items", [])]
+    return sorted(items, key=lambda i: str(i.get("recorded_at", "")))
+
+
+def take_pending(endpoint: str, group: str, release_id: str) -> bool:
+    """Remove a pending approval once it has started (only the one recorded)."""
+    try:
+        _table().delete_item(
+            Key=_pending_key(endpoint, group),
+            ConditionExpression="release_id = :r",
+            ExpressionAttributeValues={":r": release_id},
         )
         return True
     except ClientError as err:

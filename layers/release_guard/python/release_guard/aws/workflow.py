@@ -41,6 +41,20 @@ def execution_status(arn: str) -> str | None:
         raise
 
 
+def invoke_async(function_name: str, payload: dict[str, Any]) -> None:
+    """An asynchronous invoke (Event): Lambda retries it, then the function's on-failure
+    destination keeps it (FailedEventsQueue)."""
+    try:
+        client("lambda").invoke(
+            FunctionName=function_name,
+            InvocationType="Event",
+            Payload=json.dumps(payload, default=str).encode(),
+        )
+    except ClientError as err:
+        raise_transient(err)
+        raise
+
+
 def send_decision(token: str, decision: dict[str, Any]) -> None:
     client("stepfunctions").send_task_success(taskToken=token, output=json.dumps(decision))
 

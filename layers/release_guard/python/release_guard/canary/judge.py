@@ -9,9 +9,11 @@ the judge looks, across all steps. No data, or too little, is never a pass.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
+from release_guard import limits
 from release_guard.canary.evidence import Series, evaluate
 from release_guard.canary.metrics import SAGEMAKER, series_key
 from release_guard.events import (
@@ -81,7 +83,7 @@ def judge(
     open_ = [f for f in findings if f.critical and f.outcome in ("pending", "no_data")]
 
     action: Action
-    wait = policy.check_interval_seconds
+    wait = limits.look_wait(policy, state.checks + 1, elapsed)  # bounded looks per step
     next_index: int | None = None
     need_s, need_text = evidence_time(findings, series, elapsed) if open_ else (0.0, "")
     why = "; ".join(f"{f.metric}: {f.reason}" for f in open_)
@@ -144,3 +146,94 @@ def judge(
         policy_version=policy_version,
         checks=state.checks + 1,
     )
+
+
+# --- operator overrides (`release-guard release pause|resume|promote`) -------------------
+
+# A paused step's next look waits the judge's usual wait or a tenth of the pause so far
+# (capped at this), whichever is longer: a long pause costs a bounded number of history
+# events (about 24 looks a day once capped), and a resume is noticed within about a
+# tenth of how long the pause lasted.
+PAUSED_MAX_WAIT = 3600
+
+
+def _by(mark: dict[str, Any]) -> str:
+    return f"{mark.get('by') or 'an operator'}: {mark.get('reason') or 'no reason given'}"
+
+
+def _since(mark: dict[str, Any], now: datetime) -> float:
+    try:
+        at = datetime.fromisoformat(str(mark.get("at")))
+    except ValueError:
+        return 0.0
+    if at.tzinfo is None and now.tzinfo is not None:
+        at = at.replace(tzinfo=now.tzinfo)
+    return max(0.0, (now - at).total_seconds())
+
+
+def paused_wait(policy: CanaryPolicy, checks: int, elapsed: float, paused_for: float) -> int:
+    """Seconds to the next look of a paused step."""
+    grown = min(PAUSED_MAX_WAIT, int(paused_for // 10))
+    return max(limits.look_wait(policy, checks, elapsed), grown)
+
+
+def operator_overrides(
+    verdict: Verdict,
+    policy: CanaryPolicy,
+    summary: dict[str, Any] | None,
+    now: datetime,
+    step_started_at: datetime,
+) -> Verdict:
+    """The operator's marks on the release summary applied to a canary verdict.
+
+    ``promote_requested`` turns a step that passed its normal checks (next_step: every
+    critical rule has its evidence and passes, the minimum bake is over) into promotion.
+    It never overrides waiting for evidence or the minimum bake, a rollback, a hold, or
+    the policy advancing a step whose evidence is still short.
+
+    ``paused`` withholds advancing only: next_step and promote become keep_baking. A
+    conclusive failure still rolls back (or holds, as its rule says), and max_bake
+    without the evidence still ends as the policy's on_insufficient_data says (rollback
+    or hold): a pause never keeps traffic on a candidate longer than the policy allows
+    an unproven one. Watch (post-promotion) verdicts are not passed here."""
+    meta = summary or {}
+    promote = meta.get("promote_requested")
+    paused = meta.get("paused")
+    if isinstance(promote, dict):
+        open_ = any(f.critical and f.outcome in ("pending", "no_data") for f in verdict.findings)
+        if verdict.action == "next_step" and not open_:
+            verdict = verdict.model_copy(
+                update={
+                    "action": "promote",
+                    "next_step_index": None,
+                    "wait_seconds": 0,
+                    "reason": f"promotion requested by {_by(promote)}; straight to 100 % "
+                    f"(the judge would have gone on: {verdict.reason})",
+                }
+            )
+        elif verdict.action in ("next_step", "keep_baking"):
+            verdict = verdict.model_copy(
+                update={
+                    "reason": f"{verdict.reason} (promotion requested by {_by(promote)}: "
+                    "once a step passes its checks)"
+                }
+            )
+    if isinstance(paused, dict):
+        elapsed = (now - step_started_at).total_seconds()
+        if verdict.action in ("next_step", "promote"):
+            wait = paused_wait(policy, verdict.checks, elapsed, _since(paused, now))
+            verdict = verdict.model_copy(
+                update={
+                    "action": "keep_baking",
+                    "next_step_index": None,
+                    "wait_seconds": wait,
+                    "reason": f"paused by {_by(paused)}; advancing is withheld until resumed "
+                    "(a failing rule, or max_bake without evidence, still rolls back or "
+                    f"holds); without the pause: {verdict.action}: {verdict.reason}",
+                }
+            )
+        elif verdict.action == "keep_baking":
+            verdict = verdict.model_copy(
+                update={"reason": f"{verdict.reason} (paused by {_by(paused)})"}
+            )
+    return verdict

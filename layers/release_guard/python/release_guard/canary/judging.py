@@ -10,7 +10,7 @@ import numpy as np
 
 from release_guard.canary import evidence
 from release_guard.canary.evidence import Series
-from release_guard.canary.judge import judge
+from release_guard.canary.judge import judge, operator_overrides
 from release_guard.canary.metrics import SAGEMAKER, align, series_key
 from release_guard.canary.ports import Ledger, Metrics
 from release_guard.events import (
@@ -111,8 +111,10 @@ def judge_canary(
     now: datetime,
     watch: bool = False,
 ) -> tuple[CanaryState, Verdict, bool]:
-    """Read both variants' per-period series for the whole release, judge, record
-    once. Returns the new state, the verdict and whether it was first decided now."""
+    """Read both variants' per-period series for the whole release, judge, apply the
+    operator's pause and promote marks from the release summary (not to a watch),
+    record once. Returns the new state, the verdict and whether it was first decided
+    now."""
     canary = ctx.policy.canary
     period = canary.metric_period_seconds
     start = align(ctx.started_at, period)
@@ -135,6 +137,9 @@ def judge_canary(
     verdict = judge(series, state, canary, ctx.policy.version, now, (start, end))
     if watch:
         verdict = watch_verdict(verdict)
+    else:  # pause and promote marks (`release-guard release pause|promote`)
+        meta = ledger.summary(ctx.release_id)
+        verdict = operator_overrides(verdict, canary, meta, now, state.step_started_at)
     snapshot = MetricsSnapshot(
         window_start=start,
         window_end=end,

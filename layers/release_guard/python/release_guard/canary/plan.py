@@ -86,8 +86,24 @@ def candidate_config_name(endpoint: str, release_id: str, purpose: str) -> str:
     return f"{endpoint[:40]}-{purpose[:8]}-{short_hash(release_id, purpose, n=10)}"
 
 
-def pick_champion(view: EndpointView, candidate_name: str) -> str:
-    """The single variant taking traffic; anything else is refused before a change."""
+def pick_champion(
+    view: EndpointView, candidate_name: str, unjudged: dict[str, str] | None = None
+) -> str:
+    """The single variant taking traffic; anything else is refused before a change,
+    and so is a variant a release placed and never promoted (``unjudged``, with why)."""
+    champion = _serving_variant(view, candidate_name)
+    why = (unjudged or {}).get(champion)
+    if why:
+        raise InvalidReleaseRequest(
+            "endpoint_name",
+            "a champion the team deployed or release-guard promoted (recover or roll back "
+            "the earlier release first: docs/operations.md, Runbooks)",
+            f"{champion} serves, {why}",
+        )
+    return champion
+
+
+def _serving_variant(view: EndpointView, candidate_name: str) -> str:
     if view.status != "InService":
         raise InvalidReleaseRequest(
             "endpoint_name", f"an endpoint InService (it is {view.status})", view.name

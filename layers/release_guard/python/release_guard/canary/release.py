@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from release_guard import registry
+from release_guard import limits, registry
 from release_guard.canary import plan
 from release_guard.canary.ports import Endpoints, Ledger, Workflow
 from release_guard.errors import (
@@ -91,8 +91,11 @@ def prepare(
     defaults: Defaults,
     read_json: Callable[[str], Any],
     now: datetime,
+    unjudged: dict[str, str] | None = None,
 ) -> ReleaseContext:
-    """Resolve and validate everything before anything changes on the endpoint."""
+    """Resolve and validate everything before anything changes on the endpoint.
+    ``unjudged`` names variants a release placed that it never promoted (with why):
+    none of them is taken for the champion."""
     policy = load_policy(request, defaults, read_json)
     view = endpoints.describe_endpoint(request.endpoint_name)
     if view is None:
@@ -118,7 +121,7 @@ def prepare(
     name = request.candidate_variant or plan.candidate_variant_name(
         request.model_key, version, request.prompt
     )
-    champion_name = plan.pick_champion(view, name)
+    champion_name = plan.pick_champion(view, name, unjudged or {})
     config = endpoints.describe_endpoint_config(view.config_name)
     champ_cfg = next(v for v in config["ProductionVariants"] if v["VariantName"] == champion_name)
     if not defaults.role_arn:
@@ -127,16 +130,9 @@ def prepare(
         )
     instance_type = request.instance_type or defaults.instance_type
     policy = with_prompt_dataset(policy, request)
-    steps = len(policy.canary.steps)
-    # The lease outlives any honest run; a holder whose execution ended is replaced.
-    lease = (
-        policy.deployment.in_service_timeout_seconds
-        + steps * policy.canary.max_bake_seconds
-        + policy.operator_timeout_seconds
-        + policy.canary.post_promotion_watch_seconds
-        + policy.rollback_max_attempts * policy.rollback_poll_seconds
-        + 3600
-    )
+    # The lease is the policy's worst case, recorded for operators; a holder whose
+    # execution ended is replaced only once its release reached a verified end.
+    lease = limits.worst_case_seconds(policy)
     return ReleaseContext(
         release_id=release_id,
         endpoint_name=view.name,
@@ -196,16 +192,31 @@ def versions(ctx: ReleaseContext) -> dict[str, Any]:
     return out
 
 
+# Ends after which the endpoint is known: the champion (or the promoted candidate)
+# alone serves, verified. A release in any other state still needs recovery.
+VERIFIED_ENDS = frozenset({"promoted", "rolled_back", "rejected", "failed", "aborted", "timed_out"})
+
+
 def refuse_if_locked(endpoint: str, ledger: Ledger, workflow: Workflow) -> dict[str, Any] | None:
-    """Raise ReleaseLocked naming the holder while its execution runs; otherwise the
-    holder's item (a lock left by an ended execution), or None when the lock is free."""
+    """Raise ReleaseLocked naming the holder while its execution runs, or while its
+    release has not reached a verified end (it is being recovered, or its rollback is
+    not verified yet); otherwise the holder's item (a lock left by an ended execution
+    whose release has ended, or never started), or None when the lock is free."""
     holder = ledger.lock_holder(endpoint)
     if holder is None:
         return None
+    owner = str(holder.get("owner"))
     if workflow.execution_status(str(holder.get("execution_arn", ""))) == "RUNNING":
         raise ReleaseLocked(
-            f"endpoint {endpoint} is being released by {holder.get('owner')} "
+            f"endpoint {endpoint} is being released by {owner} "
             f"({holder.get('execution_arn')}); wait for it or abort it"
+        )
+    meta = ledger.summary(owner)
+    if meta is not None and meta.get("status") not in VERIFIED_ENDS:
+        raise ReleaseLocked(
+            f"endpoint {endpoint} is held by {owner}, whose execution ended with the release "
+            f"{meta.get('status')}: release-guard recovers it (verified rollback) before the "
+            "lock frees (docs/operations.md, Runbooks)"
         )
     return holder
 
@@ -243,9 +254,33 @@ def acquire_lock(
             "requested_by": ctx.requested_by,
             "started_at": _iso(ctx.started_at),
             "status": "running",
+            # What recovery needs when the execution ends some other way (recover.py).
+            "context": ctx.model_dump(mode="json"),
         },
     )
     return {"locked": True, "owner": ctx.release_id}
+
+
+def unjudged_variants(ledger: Ledger, endpoint: str) -> dict[str, str]:
+    """Variants recent releases placed on the endpoint without promoting them, with
+    why: such a variant is never the champion of a new release."""
+    out: dict[str, str] = {}
+    for meta in ledger.recent_releases(endpoint, 20):
+        name, status = meta.get("candidate"), meta.get("status")
+        if name and status != "promoted" and name not in out:
+            out[str(name)] = f"placed by release {meta.get('release_id')}, which is {status}"
+    return out
+
+
+def refuse_if_recovering(ctx: ReleaseContext, ledger: Ledger) -> None:
+    """A workflow step whose execution was stopped may still be running: it must not
+    change the endpoint once recovery has taken over (status recovering or ended)."""
+    meta = ledger.summary(ctx.release_id) or {}
+    status = meta.get("status")
+    if status == "recovering" or status in VERIFIED_ENDS or status == "rollback_unverified":
+        raise EndpointUpdateFailed(
+            f"release {ctx.release_id} is {status}: recovery owns the endpoint, no change made"
+        )
 
 
 # --- Deploy --------------------------------------------------------------------------
@@ -324,6 +359,7 @@ def deploy_candidate(
         plan.model_tags(ctx),
     )
     endpoints.create_endpoint_config(config_name, variants, capture)
+    refuse_if_recovering(ctx, ledger)
     endpoints.update_endpoint(ctx.endpoint_name, config_name)
     return result
 
@@ -377,6 +413,7 @@ def shift_traffic(
     if any(current.get(n) != w for n, w in target.items()):
         if view.status != "InService":
             raise EndpointBusy(f"endpoint {ctx.endpoint_name} is {view.status}")
+        refuse_if_recovering(ctx, ledger)
         endpoints.update_weights(ctx.endpoint_name, target)
     # The first record of a step fixes when its bake began: a redelivered shift
     # neither restarts the bake nor counts as a second step.
@@ -531,6 +568,11 @@ def promote(
     )
     if result.phase == "failed":
         raise EndpointUpdateFailed(f"promotion cannot proceed: {result.detail}")
+    if not result.verified and result.attempts >= ctx.policy.rollback_max_attempts:
+        # Bounded like a rollback: the workflow then rolls back (verified).
+        raise EndpointTimeout(
+            f"promotion not verified after {result.attempts} attempts: {result.detail}"
+        )
     if result.verified:
         key = "05#PROMOTE#RETIRED" if retire_champion else "04#PROMOTE#SHIFTED"
         ledger.record_once(
@@ -628,7 +670,11 @@ def finish(
                 "prompt": ctx.prompt.label if ctx.prompt else None,
             },
         )
-    released = ledger.release_lock(ctx.endpoint_name, ctx.release_id)
+    # An unverified rollback keeps the lock: no release starts beside a candidate that
+    # may still take traffic; recovery frees it once the endpoint is verified.
+    released = outcome != "rollback_unverified" and ledger.release_lock(
+        ctx.endpoint_name, ctx.release_id
+    )
 
     effects: dict[str, str] = {}
     report_uri = None

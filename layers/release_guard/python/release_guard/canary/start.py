@@ -14,8 +14,14 @@ from typing import Any
 
 from release_guard.canary import plan
 from release_guard.canary.ports import Endpoints, Ledger, Starter
-from release_guard.canary.release import Defaults, prepare, prompt_key, refuse_if_locked
-from release_guard.errors import InvalidReleaseRequest
+from release_guard.canary.release import (
+    Defaults,
+    prepare,
+    prompt_key,
+    refuse_if_locked,
+    unjudged_variants,
+)
+from release_guard.errors import InvalidReleaseRequest, ReleaseLocked
 from release_guard.events import ModelPackageStateChange, StartRelease, StartResult, parse
 
 
@@ -87,6 +93,92 @@ def describe(request: StartRelease) -> str:
     return f"{model} with prompt {request.prompt.label}" if request.prompt else model
 
 
+def hold_until_free(
+    request: StartRelease,
+    payload: dict[str, Any],
+    why: str,
+    endpoints: Endpoints,
+    ledger: Ledger,
+    workflow: Starter,
+    now: datetime,
+) -> StartResult:
+    """An approval that finds the endpoint locked waits in the ledger, one per package
+    group: the newest version replaces an older one (which is recorded as superseded),
+    and recovery starts it once the lock frees (recover.start_pending)."""
+    arn = str(request.model_package_arn)
+    package = endpoints.describe_model_package(arn) or {}
+    group = str(package.get("ModelPackageGroupName") or "-")
+    version = int(package.get("ModelPackageVersion") or 0)
+    waiting = next(
+        (
+            p
+            for p in ledger.pending_approvals(request.endpoint_name)
+            if p.get("sk") == f"GROUP#{group}"
+        ),
+        None,
+    )
+    if (
+        waiting
+        and waiting.get("model_package_arn") != arn
+        and int(waiting.get("model_package_version") or 0) > version
+    ):
+        reason = f"superseded: version {waiting.get('model_package_version')} already waits"
+        _supersede(arn, str(payload.get("release_id")), reason, ledger, workflow, now)
+        return StartResult(status="refused", release_id=payload.get("release_id"), reason=reason)
+    replaced = ledger.put_pending(
+        request.endpoint_name,
+        group,
+        {
+            "model_package_arn": arn,
+            "model_package_version": version,
+            "release_id": payload.get("release_id"),
+            "request": payload,
+            "recorded_at": now.isoformat(),
+            "reason": why,
+        },
+    )
+    if replaced and replaced.get("model_package_arn") != arn:
+        _supersede(
+            str(replaced.get("model_package_arn")),
+            str(replaced.get("release_id")),
+            f"superseded by version {version} while waiting for the lock",
+            ledger,
+            workflow,
+            now,
+        )
+    reason = f"pending: {describe(request)} starts when the lock frees ({why})"[:1000]
+    workflow.notify(
+        f"release-guard: approval of version {version} is pending",
+        {"endpoint": request.endpoint_name, "model_package_arn": arn, "reason": reason},
+    )
+    return StartResult(status="pending", release_id=payload.get("release_id"), reason=reason)
+
+
+def _supersede(
+    arn: str, release_id: str, reason: str, ledger: Ledger, workflow: Starter, now: datetime
+) -> None:
+    """The package's outcome says it was superseded: a re-approval needs --force."""
+    ledger.put_package_outcome(
+        arn,
+        None,
+        {
+            "release_id": release_id,
+            "outcome": "superseded",
+            "reason": reason,
+            "at": now.isoformat(),
+        },
+    )
+    workflow.notify(
+        "release-guard: a pending approval was superseded",
+        {"model_package_arn": arn, "reason": reason},
+    )
+
+
+def pending_requests(ledger: Ledger, endpoint: str) -> list[dict[str, Any]]:
+    """The StartRelease requests of approvals waiting for the endpoint's lock."""
+    return [dict(p["request"]) for p in ledger.pending_approvals(endpoint) if p.get("request")]
+
+
 def start(
     event: dict[str, Any],
     stack: Stack,
@@ -127,11 +219,19 @@ def start(
     refused = refuse_if_released(request, ledger)
     if refused is not None:
         return refused
-    # Said first: mid-canary the endpoint also fails validation (two variants serve).
-    refuse_if_locked(request.endpoint_name, ledger, workflow)
-    prepare(request, release_id, endpoints, defaults, workflow.read_json, now)
     payload = request.model_copy(update={"release_id": release_id}).model_dump(mode="json")
+    # Said first: mid-canary the endpoint also fails validation (two variants serve).
+    try:
+        refuse_if_locked(request.endpoint_name, ledger, workflow)
+    except ReleaseLocked as err:
+        if request.trigger != "registry" or not request.model_package_arn:
+            raise  # a person or a pipeline is told, and starts it again later
+        return hold_until_free(request, payload, str(err), endpoints, ledger, workflow, now)
+    unjudged = unjudged_variants(ledger, request.endpoint_name)
+    ctx = prepare(request, release_id, endpoints, defaults, workflow.read_json, now, unjudged)
     started = workflow.start_execution(machine, release_id, payload)
+    if ctx.model_package_group:  # an approval that waited for the lock has now started
+        ledger.take_pending(request.endpoint_name, ctx.model_package_group, release_id)
     if started is None:  # a duplicate event started it between our check and our start
         return duplicate
     return StartResult(
