@@ -42,6 +42,26 @@ def _from_ddb(value: Any) -> Any:
     return value
 
 
+def _call(method: Any, **kwargs: Any) -> Any:
+    """One table call: throttling and AWS's own faults become TransientError (Step
+    Functions retries them); anything else is raised as it came."""
+    try:
+        return method(**kwargs)
+    except ClientError as err:
+        raise_transient(err)
+        raise
+
+
+def _item(resp: dict[str, Any]) -> dict[str, Any] | None:
+    """GetItem's item without its keys, or None."""
+    item = resp.get("Item")
+    return (
+        None
+        if not item
+        else dict(_from_ddb({k: v for k, v in item.items() if k not in ("pk", "sk")}))
+    )
+
+
 def _table() -> Any:
     return _table_named(table_name())
 
@@ -74,44 +94,26 @@ def put_summary(release_id: str, summary: dict[str, Any]) -> None:
     if "endpoint_name" in summary and "started_at" in summary:
         item["gsi1pk"] = f"ENDPOINT#{summary['endpoint_name']}"
         item["gsi1sk"] = str(summary["started_at"])
-    try:
-        _table().put_item(Item=item)
-    except ClientError as err:
-        raise_transient(err)
-        raise
+    _call(_table().put_item, Item=item)
 
 
 def summary(release_id: str) -> dict[str, Any] | None:
     """The release's summary item (META), or None."""
-    try:
-        resp = _table().get_item(
-            Key={"pk": f"RELEASE#{release_id}", "sk": "META"}, ConsistentRead=True
-        )
-    except ClientError as err:
-        raise_transient(err)
-        raise
-    item = resp.get("Item")
-    return (
-        None
-        if not item
-        else dict(_from_ddb({k: v for k, v in item.items() if k not in ("pk", "sk")}))
-    )
+    key = {"pk": f"RELEASE#{release_id}", "sk": "META"}
+    return _item(_call(_table().get_item, Key=key, ConsistentRead=True))
 
 
 def update_summary(release_id: str, fields: dict[str, Any]) -> None:
     names = {f"#{k}": k for k in fields}
     values = {f":{k}": v for k, v in _to_ddb(fields).items()}
     expr = "SET " + ", ".join(f"#{k} = :{k}" for k in fields)
-    try:
-        _table().update_item(
-            Key={"pk": f"RELEASE#{release_id}", "sk": "META"},
-            UpdateExpression=expr,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-    except ClientError as err:
-        raise_transient(err)
-        raise
+    _call(
+        _table().update_item,
+        Key={"pk": f"RELEASE#{release_id}", "sk": "META"},
+        UpdateExpression=expr,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
 
 
 def _package_key(package_arn: str, prompt: str | None) -> dict[str, str]:
@@ -120,23 +122,13 @@ def _package_key(package_arn: str, prompt: str | None) -> dict[str, str]:
 
 def put_package_outcome(package_arn: str, prompt: str | None, item: dict[str, Any]) -> None:
     """The package's latest outcome (with this prompt version): a later one replaces it."""
-    try:
-        _table().put_item(Item={**_package_key(package_arn, prompt), **_to_ddb(item)})
-    except ClientError as err:
-        raise_transient(err)
-        raise
+    _call(_table().put_item, Item={**_package_key(package_arn, prompt), **_to_ddb(item)})
 
 
 def package_outcome(package_arn: str, prompt: str | None) -> dict[str, Any] | None:
-    try:
-        resp = _table().get_item(Key=_package_key(package_arn, prompt), ConsistentRead=True)
-    except ClientError as err:
-        raise_transient(err)
-        raise
-    item = resp.get("Item")
-    if not item:
-        return None
-    return dict(_from_ddb({k: v for k, v in item.items() if k not in ("pk", "sk")}))
+    return _item(
+        _call(_table().get_item, Key=_package_key(package_arn, prompt), ConsistentRead=True)
+    )
 
 
 def release_items(release_id: str) -> list[dict[str, Any]]:
@@ -224,17 +216,14 @@ def release_lock(endpoint: str, owner: str) -> bool:
 
 def recent_releases(endpoint: str, limit: int = 50) -> list[dict[str, Any]]:
     """The endpoint's release summaries, newest first (the by-endpoint index)."""
-    try:
-        resp = _table().query(
-            IndexName="by-endpoint",
-            KeyConditionExpression="gsi1pk = :e",
-            ExpressionAttributeValues={":e": f"ENDPOINT#{endpoint}"},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-    except ClientError as err:
-        raise_transient(err)
-        raise
+    resp = _call(
+        _table().query,
+        IndexName="by-endpoint",
+        KeyConditionExpression="gsi1pk = :e",
+        ExpressionAttributeValues={":e": f"ENDPOINT#{endpoint}"},
+        ScanIndexForward=False,
+        Limit=limit,
+    )
     return [_from_ddb(i) for i in resp.get("Items", [])]
 
 
@@ -245,32 +234,19 @@ def _pending_key(endpoint: str, group: str) -> dict[str, str]:
 def put_pending(endpoint: str, group: str, item: dict[str, Any]) -> dict[str, Any] | None:
     """Record an approval waiting for the endpoint's lock; one per package group, the
     newest replacing an older one. Returns the item it replaced, if any."""
-    try:
-        resp = _table().put_item(
-            Item={**_pending_key(endpoint, group), **_to_ddb(item)}, ReturnValues="ALL_OLD"
-        )
-    except ClientError as err:
-        raise_transient(err)
-        raise
-    old = resp.get("Attributes")
-    return (
-        None
-        if not old
-        else dict(_from_ddb({k: v for k, v in old.items() if k not in ("pk", "sk")}))
-    )
+    item = {**_pending_key(endpoint, group), **_to_ddb(item)}
+    resp = _call(_table().put_item, Item=item, ReturnValues="ALL_OLD")
+    return _item({"Item": resp.get("Attributes")})
 
 
 def pending_approvals(endpoint: str) -> list[dict[str, Any]]:
     """Approvals waiting for the endpoint's lock, oldest first."""
-    try:
-        resp = _table().query(
-            KeyConditionExpression="pk = :p",
-            ExpressionAttributeValues={":p": f"PENDING#{endpoint}"},
-            ConsistentRead=True,
-        )
-    except ClientError as err:
-        raise_transient(err)
-        raise
+    resp = _call(
+        _table().query,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": f"PENDING#{endpoint}"},
+        ConsistentRead=True,
+    )
     items = [_from_ddb({k: v for k, v in i.items() if k != "pk"}) for i in resp.get("Items", [])]
     return sorted(items, key=lambda i: str(i.get("recorded_at", "")))
 
