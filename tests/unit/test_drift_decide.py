@@ -178,3 +178,49 @@ def test_top_values_are_exactly_the_values_holding_one_percent(seed: int) -> Non
     got = top_runs(x, 1000)
     assert sorted(got) == sorted(expected)
     assert [c for _, c in got] == sorted((c for _, c in got), reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("ref_shares", "cur_shares"),
+    [
+        ({"a": 0.8, "b": 0.1, "c": 0.1}, {"a": 0.65, "b": 0.25, "c": 0.1}),  # TV 0.15
+        ({"a": 0.5, "b": 0.25, "c": 0.25}, {"a": 0.5, "b": 0.35, "c": 0.15}),
+    ],
+)
+def test_a_shift_among_few_categories_keeps_its_cells_and_agrees_with_scipy(
+    ref_shares: dict[str, float], cur_shares: dict[str, float]
+) -> None:
+    # One dominant category once merged every cell into one: chi2 0, df 0, p 1.
+    from collections import Counter
+
+    from release_guard.drift.decide import _categorical
+    from release_guard.drift.profile import CategoricalProfile
+    from release_guard.drift.summary import CategoricalSummary
+    from scipy.stats import chi2_contingency
+
+    n_ref, n = 20_000, 5_000
+    ref = {k: round(v * n_ref) for k, v in ref_shares.items()}
+    cur = {k: round(v * n) for k, v in cur_shares.items()}
+    p = CategoricalProfile(count=n_ref, missing=0, categories=ref)
+    res = _categorical("channel", p, CategoricalSummary(counts=Counter(cur)))
+    expected = chi2_contingency([list(ref.values()), list(cur.values())], correction=False)
+    assert res.chi2_df == len(ref) - 1
+    assert res.chi2 == pytest.approx(expected.statistic, rel=1e-9)
+    assert res.chi2_p is not None and res.chi2_p < 1e-6
+    # Through the public path too: the feature is flagged, with the move in its reasons.
+    only = PayloadSchema(features=[FeatureSpec(name="channel", kind="categorical")])
+
+    def cols(counts: dict[str, int]) -> Columns:
+        values: list[str | None] = [k for k, v in counts.items() for _ in range(v)]
+        return Columns(
+            rows={"input": len(values)},
+            numeric={},
+            categorical={"channel": values},
+            source={"channel": "input"},
+        )
+
+    base = build_profile(cols(ref), only, datetime(2026, 11, 1, tzinfo=UTC))
+    report = decide(base, summarise(cols(cur), base), DriftPolicy(payload=only))
+    found = report.features[0]
+    assert found.severity != "none", found
+    assert "'b'" in " ".join(found.reasons)

@@ -262,7 +262,7 @@ def _categorical(name: str, p: CategoricalProfile, s: CategoricalSummary) -> Fea
         return res
     _distances(res, r, c, p.missing, s.missing)
     n_ref, n = res.n_ref, res.n
-    cells = d.merge_cells(r, c, MIN_EXPECTED, len(r))
+    cells = d.merge_cells(r, c, MIN_EXPECTED, None)
     res.chi2, res.chi2_df, res.chi2_p = d.homogeneity(
         np.add.reduceat(r, cells), np.add.reduceat(c, cells)
     )

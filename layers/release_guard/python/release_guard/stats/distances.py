@@ -154,15 +154,22 @@ def homogeneity(ref: Counts, cur: Counts) -> tuple[float, int, float]:
     return stat, k - 1, chi2_sf(stat, k - 1)
 
 
-def merge_cells(ref: Counts, cur: Counts, min_expected: float, max_cells: int) -> list[int]:
+def merge_cells(ref: Counts, cur: Counts, min_expected: float, max_cells: int | None) -> list[int]:
     """Boundaries that merge adjacent cells so each expects >= ``min_expected`` current
     values under the reference shares, and there are at most ``max_cells`` cells.
+
+    ``max_cells`` suits equal-share bins (deciles): each merged cell then holds at
+    least 1/max_cells of the reference. Categories have unequal shares, so for them it
+    is None: only the expected count merges cells, and a small category that is big
+    enough to test keeps its own cell (and its degree of freedom).
 
     Returns the start index of each merged cell (for ``np.add.reduceat``).
     """
     n = cur.sum()
     share = ref / ref.sum()
-    target = max(min_expected / max(n, 1.0), 1.0 / max_cells)
+    target = min_expected / max(n, 1.0)
+    if max_cells is not None:
+        target = max(target, 1.0 / max_cells)
     starts = [0]
     acc = 0.0
     for i, s in enumerate(share):
