@@ -14,10 +14,10 @@ export PYTHONDONTWRITEBYTECODE := 1
 help:
 	@echo "make demo    run the release story in the emulated AWS account"
 	@echo "make test    ruff, mypy, pytest, cfn-lint, checkov, ASL validation"
-	@echo "make build   sam build (no container) and the 250 MB size check"
+	@echo "make build   sam build (no container), bytecode, and the 250 MB size check"
 	@echo "make bench-judge  simulated releases: false-rollback and detection table in docs/judge.md"
 	@echo "make bench-gate   the eval gate on 100,000 paired examples: time and memory"
-	@echo "make bench-lambda cold import of every handler, cost of one judge look"
+	@echo "make bench-lambda cold import of every handler from the built layers (make build first), one judge look"
 	@echo "make bench-drift  drift checks on 200,000 rows x 55 features: release-guard, scipy, Evidently"
 
 $(VENV)/.stamp: requirements/runtime.txt requirements/dev.txt pyproject.toml
@@ -112,6 +112,7 @@ bench-judge: $(VENV)/.stamp
 .PHONY: bench-gate
 bench-gate: $(VENV)/.stamp
 	$(PY) bench/gate_bench.py
+	$(PY) bench/gate_calibration.py
 
 .PHONY: bench-lambda
 bench-lambda: $(VENV)/.stamp
@@ -123,9 +124,13 @@ bench-drift: $(VENV)/.stamp .venv-bench/.stamp
 	$(PY) bench/capture_parse.py
 	$(PY) bench/drift_calibration.py
 
+# Lambda's /opt and /var/task are read-only: without .pyc every cold start compiles, so
+# the built layers and functions get theirs (scripts/compile_bytecode.py, which fails
+# listing any .py left without one).
 .PHONY: build
 build: $(TOOLS)/.stamp
 	PATH="$(dir $(PY312)):$$PATH" $(TOOLS)/bin/sam build --template-file template.yaml
+	$(PY312) scripts/compile_bytecode.py .aws-sam/build
 	$(PY312) scripts/check_package_size.py .aws-sam/build
 
 .PHONY: sam-validate

@@ -8,16 +8,22 @@ scores, lognormal latency, token cost), then timed phase by phase:
   parse     JSON Lines text of both systems -> records (gate.records.parse_lines, as
             Run Eval Gate's load does; the text is serialised once, untimed)
   evaluate  gate.gate.evaluate: pairing, 10 rules x 21 slices (ALL + 20), two of them
-            paired bootstraps of a ratio (latency p95, cost mean), Holm across the table
+            bootstraps of a ratio (latency p95: paired percentile; cost mean:
+            studentised, of the log ratio by conversation), Holm across the fails
 
-Each phase is timed as the median of --runs runs without tracing; its peak of Python
-allocations (numpy's included) is measured in one more run under tracemalloc. The peak
+Each phase is timed as the median of --runs runs without tracing, in wall-clock time
+and in this process's CPU time (on a shared machine the wall clock also counts other
+processes' turns; the gate is single-threaded, so alone the two agree); its peak of
+Python allocations (numpy's included) is measured in one more run under tracemalloc. The peak
 RSS is measured in a fresh process doing only what Run Eval Gate does (both files' text
 in memory, parse, evaluate), as its VmHWM; resource.getrusage's ru_maxrss of this
 process, which holds everything, is printed too. Prints a Markdown table and the command.
 
     .venv/bin/python bench/gate_bench.py            # 100k examples, 3 runs
     .venv/bin/python bench/gate_bench.py --profile  # plus cProfile of evaluate
+
+Its error rates (false passes and fails, an equally good candidate's pass rate) are
+bench/gate_calibration.py's.
 """
 
 from __future__ import annotations
@@ -30,11 +36,14 @@ import platform
 import pstats
 import resource
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -145,6 +154,21 @@ def child(folder: Path, resamples: int) -> int:
     return 0
 
 
+def cpu_timed(fn: Callable[[], Any], runs: int) -> tuple[float, list[float], Any, float]:
+    """measure.timed, plus the median CPU seconds of the same runs."""
+    cpu: list[float] = []
+
+    def run() -> Any:
+        start = time.process_time()
+        try:
+            return fn()
+        finally:
+            cpu.append(time.process_time() - start)
+
+    median, every, result = timed(run, runs)
+    return median, every, result, statistics.median(cpu)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--examples", type=int, default=100_000)
@@ -174,12 +198,12 @@ def main() -> int:
         assert not pc.counts and not ph.counts, (pc.counts, ph.counts)
         return c, h
 
-    parse_s, parse_all, _ = timed(parse, args.runs)
+    parse_s, parse_all, _, parse_cpu = cpu_timed(parse, args.runs)
 
     def run() -> GateVerdict:
         return evaluate(cand, champ, Problems(), gate)
 
-    eval_s, eval_all, verdict = timed(run, args.runs)
+    eval_s, eval_all, verdict, eval_cpu = cpu_timed(run, args.runs)
 
     if args.profile:
         prof = cProfile.Profile()
@@ -224,6 +248,11 @@ def main() -> int:
         runs_s = ", ".join(f"{t:.2f}" for t in all_)
         print(f"| {name} | {med:.2f} | {runs_s} | {traced[key]:.0f} |")
     print(f"| **Run Eval Gate: parse + evaluate** | **{parse_s + eval_s:.2f}** | | |")
+    print(
+        f"\nCPU time (median of the same runs): parse {parse_cpu:.2f} s, evaluate "
+        f"{eval_cpu:.2f} s, **parse + evaluate {parse_cpu + eval_cpu:.2f} s**; load "
+        f"average at the end {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs."
+    )
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"\nRun Eval Gate in a fresh process (text read, parse, evaluate): peak RSS "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 from release_guard.drift import modelmonitor
 from release_guard.drift.baseline import build_baseline
 from release_guard.drift.profile import load_profile
@@ -56,7 +57,10 @@ def _drift_policy(path: str) -> DriftPolicy:
     raw = Files().read_bytes(path)
     if raw is None:
         raise SystemExit(f"--policy {path}: no such file")
-    drift = parse_policy(json.loads(raw), "policy").drift
+    try:
+        drift = parse_policy(json.loads(raw), "policy").drift
+    except (ValueError, InvalidReleaseRequest) as err:  # not JSON, or not a policy
+        raise SystemExit(f"--policy {path}: {err}") from None
     if drift is None:
         raise SystemExit(f"--policy {path}: no drift section (docs/drift.md)")
     return drift
@@ -82,27 +86,42 @@ def build(args: argparse.Namespace) -> int:
     base = args.baselines or "baselines"
     try:
         _, summary = build_baseline(req, schema, Files(), _record, base, datetime.now(UTC))
-    except InvalidReleaseRequest as err:
+    except InvalidReleaseRequest as err:  # nothing was written: one line, exit 1
         raise SystemExit(f"baseline build: {err}") from None
     print(json.dumps(summary, indent=2))
     return 0
 
 
+def _model_monitor_file(files: Files, flag: str, uri: str, name: str) -> Any:
+    blob = files.read_bytes(uri)
+    if blob is None:
+        raise SystemExit(f"baseline import: {flag} {uri}: no such file")
+    try:
+        return modelmonitor.load_json(blob, name)
+    except ValueError as err:
+        raise SystemExit(f"baseline import: {flag} {uri}: {err}") from None
+
+
 def import_(args: argparse.Namespace) -> int:
     files = Files()
-    stats = json.loads(files.read_bytes(args.statistics) or b"null")
+    stats = _model_monitor_file(files, "--statistics", args.statistics, "statistics.json")
     constraints = (
-        json.loads(files.read_bytes(args.constraints) or b"null") if args.constraints else None
+        _model_monitor_file(files, "--constraints", args.constraints, "constraints.json")
+        if args.constraints
+        else None
     )
     schema = _drift_policy(args.policy).payload
-    profile, notes = modelmonitor.from_statistics(
-        stats,
-        constraints,
-        schema,
-        datetime.now(UTC),
-        dataset=args.statistics,
-        model_package_arn=args.model_package,
-    )
+    try:
+        profile, notes = modelmonitor.from_statistics(
+            stats,
+            constraints,
+            schema,
+            datetime.now(UTC),
+            dataset=args.statistics,
+            model_package_arn=args.model_package,
+        )
+    except ValueError as err:  # the module's one error: names the file and JSON path
+        raise SystemExit(f"baseline import: {err}") from None
     files.write_bytes(args.output, profile.to_json().encode(), "application/json")
     if args.model_package:
         _record(args.model_package, args.output)
@@ -147,9 +166,12 @@ def export(args: argparse.Namespace) -> int:
 def check(args: argparse.Namespace) -> int:
     """Invoke the stack's DriftCheck function now (AWS, or the emulator behind
     AWS_ENDPOINT_URL), as its schedule would."""
-    function = boto3.client("cloudformation").describe_stack_resource(
-        StackName=args.stack_name, LogicalResourceId="DriftCheckFunction"
-    )["StackResourceDetail"]["PhysicalResourceId"]
+    try:
+        function = boto3.client("cloudformation").describe_stack_resource(
+            StackName=args.stack_name, LogicalResourceId="DriftCheckFunction"
+        )["StackResourceDetail"]["PhysicalResourceId"]
+    except ClientError as err:  # no such stack, or no drift check in it
+        raise SystemExit(f"drift check: stack {args.stack_name}: {err}") from None
     event: dict[str, Any] = {"endpoint": args.endpoint}
     if args.variant:
         event["variant"] = args.variant

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from release_guard_cli import manifests
-from release_guard_cli.manifests import ManifestError, Planned
+from release_guard_cli.manifests import ManifestError, Planned, clip
 
 Print = Callable[[str], None]
 
@@ -37,11 +37,19 @@ def _root(arg: str | None) -> Path:
         return Path.cwd()
 
 
+def _is_file(path: Path) -> bool:
+    """``path`` names a file; a name the system refuses (too long) names none."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def validate(root: Path, paths: list[Path], out: Print = print) -> int:
-    missing = [p for p in paths if not p.is_file()]
+    missing = [p for p in paths if not _is_file(p)]
     for p in missing:
-        out(f"{p}: no such file")
-    catalog = manifests.load_catalog(root, [p for p in paths if p.is_file()])
+        out(f"{clip(str(p), 200)}: no such file")
+    catalog = manifests.load_catalog(root, [p for p in paths if p not in missing])
     for problem in catalog.problems:
         out(str(problem))
     if catalog.problems or missing:

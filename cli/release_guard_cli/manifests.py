@@ -34,6 +34,7 @@ from release_guard.manifest import (
     start_request,
 )
 from release_guard.policy import parse_policy
+from yaml.reader import ReaderError
 
 RELEASES = "releases"
 PROMPTS = "prompts"
@@ -120,10 +121,11 @@ def _duplicate_keys(node: yaml.Node | None, path: str) -> list[Problem]:
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
-            name = str(getattr(key, "value", ""))
-            if name in seen:
-                out.append(Problem(path, key.start_mark.line + 1, name, "duplicate key (keep one)"))
-            seen.add(name)
+            if isinstance(key, yaml.ScalarNode):  # any other key fails construction
+                if key.value in seen:
+                    line = key.start_mark.line + 1
+                    out.append(Problem(path, line, key.value, "duplicate key (keep one)"))
+                seen.add(key.value)
             out.extend(_duplicate_keys(value, path))
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
@@ -131,30 +133,190 @@ def _duplicate_keys(node: yaml.Node | None, path: str) -> list[Problem]:
     return out
 
 
+# What a manifest or prompt version may be, far beyond any real one (a manifest nests
+# 3 levels, its longest number is a count): past these, loading would no longer be
+# linear in the file's size, or would recurse once per level.
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 32  # nested mappings and lists
+MAX_NUMBER_CHARS = 64  # int() of 4,301 digits raises; 1:2:3:... grows quadratically
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # as PyYAML counts lines
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """What the manifest loader refuses though YAML allows it, with the field it is in."""
+
+    def __init__(self, field: str, problem: str, mark: Any) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+        self.field = field
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's SafeLoader without what manifests never need and hostile input abuses:
+
+    - anchors and aliases: ``x: &a [*a]`` is a recursive value (every walk of it
+      recurses forever), and a few hundred bytes of aliases of aliases (billion
+      laughs) expand nine-fold per level in every walk of the tree;
+    - explicit tags: ``!!int abc`` or ``!!timestamp x`` raise from inside PyYAML's
+      constructors, not as YAML errors;
+    - nesting deeper than MAX_DEPTH: the composer recurses once per level;
+    - numbers longer than MAX_NUMBER_CHARS, scalars that do not construct (``0x_``,
+      ``2024-13-45``) and lone surrogates (``"\\ud800"``), refused here with their
+      field rather than raised later.
+
+    Each is refused at its line as soon as it is read, so the work stays linear.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._path: list[str | int] = []  # of the node being composed
+        self._depth = 0
+        super().__init__(text)
+
+    def _refuse(self, problem: str, mark: Any) -> _Refused:
+        return _Refused(clip(_dotted(self._path)), problem, mark)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        part: str | int | None = None
+        if isinstance(parent, yaml.SequenceNode) and isinstance(index, int):
+            part = index
+        elif isinstance(parent, yaml.MappingNode) and isinstance(index, yaml.ScalarNode):
+            part = str(index.value)  # a value: its key names it (a key has no part)
+        if part is not None:
+            self._path.append(part)
+        try:
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent):
+                raise self._refuse(
+                    f"alias *{clip(event.anchor)}: anchors and aliases are not allowed "
+                    "(write the value out)",
+                    event.start_mark,
+                )
+            if getattr(event, "anchor", None) is not None:
+                raise self._refuse(
+                    f"anchor &{clip(event.anchor)}: anchors and aliases are not allowed "
+                    "(write the value out)",
+                    event.start_mark,
+                )
+            if getattr(event, "tag", None) is not None:
+                raise self._refuse(
+                    f"tag {clip(event.tag)}: tags are not allowed (quote a value to make it text)",
+                    event.start_mark,
+                )
+            if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+                if self._depth >= MAX_DEPTH:
+                    raise self._refuse(
+                        f"nested more than {MAX_DEPTH} levels deep (a manifest needs 3)",
+                        event.start_mark,
+                    )
+                self._depth += 1
+                try:
+                    return super().compose_node(parent, index)
+                finally:
+                    self._depth -= 1
+            node = super().compose_node(parent, index)
+            if isinstance(node, yaml.ScalarNode):
+                self._check_scalar(node)
+            return node
+        finally:
+            if part is not None:
+                self._path.pop()
+
+    def _check_scalar(self, node: yaml.ScalarNode) -> None:
+        value = str(node.value)
+        if node.tag in (_INT, _FLOAT) and len(value) > MAX_NUMBER_CHARS:
+            raise self._refuse(
+                f"a number of {len(value)} characters (at most {MAX_NUMBER_CHARS}; quote it "
+                "if it is text)",
+                node.start_mark,
+            )
+        if node.tag in (_INT, _FLOAT, _TIMESTAMP):
+            try:
+                self.construct_object(node)  # kept: construct_document reuses it
+            except ValueError as err:
+                raise self._refuse(
+                    f"{clip(value)!r} is not a valid {node.tag.rsplit(':', 1)[-1]} ({err}; "
+                    "quote it if it is text)",
+                    node.start_mark,
+                ) from None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise self._refuse(
+                f"\\u{ord(value[err.start]):04x} is half of a surrogate pair, not a character",
+                node.start_mark,
+            ) from None
+
+
+def clip(text: Any, limit: int = 60) -> str:
+    """At most ``limit`` characters of ``text``: a message quotes input, never all of it."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def load_yaml(file: Path, shown: str) -> tuple[Document | None, list[Problem]]:
     try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, [
+                Problem(shown, None, "", f"{size} bytes: at most {MAX_FILE_BYTES} in a file")
+            ]
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         return None, [Problem(shown, None, "", f"cannot read: {err}")]
-    loader = yaml.SafeLoader(text)
+    return parse_yaml(text, shown)
+
+
+def parse_yaml(text: str, shown: str) -> tuple[Document | None, list[Problem]]:
+    """The document in ``text``, or why not as ``shown:line: [field:] message``: any
+    problem of any input is a Problem, never an exception."""
+    loader = None
     try:
+        loader = _Loader(text)  # the Reader refuses control characters right here
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(err, "problem", None) or str(err)
-        return None, [Problem(shown, line, "", f"not valid YAML: {problem}")]
+        return None, [_yaml_problem(err, text, shown)]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     doc = Document(shown, data, root)
     return doc, _duplicate_keys(root, shown)
 
 
+def _yaml_problem(err: yaml.YAMLError, text: str, shown: str) -> Problem:
+    if isinstance(err, ReaderError) and isinstance(err.character, int):
+        return Problem(
+            shown,
+            len(_LINE_BREAK.findall(text, 0, err.position)) + 1,
+            "",
+            f"not valid YAML: character U+{err.character:04X} is not allowed (control "
+            f"characters are refused; in a double-quoted string write \\u{err.character:04x})",
+        )
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    if isinstance(err, _Refused):
+        return Problem(shown, line, err.field, str(err.problem))
+    problem = getattr(err, "problem", None) or str(err)
+    return Problem(shown, line, "", f"not valid YAML: {problem}")
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def _dotted(loc: Sequence[str | int]) -> str:
+    """``model.environment.HF_MODEL_ID``, ``prompt.parameters.stop[0]``; a key that is
+    no plain word is quoted (``environment["a b"]``): a field is one line, read one way."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not _PLAIN_KEY.match(str(part)):
+            out += f"[{json.dumps(str(part))}]"
+        else:
+            out += f".{part}" if out else str(part)
     return out
 
 
@@ -166,7 +328,7 @@ def _message(error: Any) -> str:
     msg = str(error["msg"]).removeprefix("Value error, ")
     value = error.get("input")
     if error["type"] != "value_error" and isinstance(value, str | int | float | bool):
-        msg += f", got {value!r}"
+        msg += f", got {clip(repr(value), 80)}"
     return msg
 
 
@@ -271,10 +433,22 @@ def _policy(root: Path, name: str, catalog: Catalog) -> str | None:
         known = sorted(p.stem for p in (root / POLICIES).glob("*.json"))
         return f"no policy {POLICIES}/{name}.json (policies: {', '.join(known) or 'none'})"
     try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-        parse_policy(doc, "policy")
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return f"{POLICIES}/{name}.json is {size} bytes: at most {MAX_FILE_BYTES}"
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        return f"cannot read {POLICIES}/{name}.json: {err}"
+    try:
+        doc = json.loads(text)
     except json.JSONDecodeError as err:
         return f"{POLICIES}/{name}.json is not JSON: {err.msg} at line {err.lineno}"
+    except ValueError as err:  # json's own limit: an integer of more than 4,300 digits
+        return f"{POLICIES}/{name}.json is not JSON this reads: {clip(err, 120)}"
+    except RecursionError:  # json recurses once per level of nesting
+        return f"{POLICIES}/{name}.json is nested too deeply to be a policy"
+    try:
+        parse_policy(doc, "policy")
     except InvalidReleaseRequest as err:
         return f"{POLICIES}/{name}.json is not a valid policy: {err}"
     catalog.policies[name] = doc

@@ -4,21 +4,32 @@ from typing import Any
 
 from release_guard.aws import evals, ledger, sagemaker
 from release_guard.errors import InvalidReleaseRequest
-from release_guard.events import ReleaseContext, parse
+from release_guard.events import ReleaseContext, event_object, json_kind, parse
 from release_guard.gate.adapters import parser_for
-from release_guard.gate.run import run_gate
+from release_guard.gate.run import parser_of, run_gate
 from release_guard.observability import MetricUnit, boundary, logger, metrics
 from release_guard.settings import settings
 from release_guard.wiring import now
 
 
+def _uri(event: dict[str, Any], key: str) -> str | None:
+    """The run's records (from Run Eval), when given: a string or null."""
+    value = event.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InvalidReleaseRequest(key, "an s3:// URI of eval records", json_kind(value))
+    return value
+
+
 @boundary
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    event = event_object(
+        event, 'the state\'s parameters {"release": ..., "candidate_uri": ..., "champion_uri": ...}'
+    )
     ctx = parse(ReleaseContext, event.get("release"), "release")
     gate = ctx.policy.gate
     uris = {
-        "candidate": (event.get("candidate_uri") or (gate.candidate_uri if gate else None)),
-        "champion": (event.get("champion_uri") or (gate.champion_uri if gate else None)),
+        "candidate": (_uri(event, "candidate_uri") or (gate.candidate_uri if gate else None)),
+        "champion": (_uri(event, "champion_uri") or (gate.champion_uri if gate else None)),
     }
     for system, uri in uris.items():
         if not uri:
@@ -30,7 +41,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ctx,
         {k: str(v) for k, v in uris.items()},
         evals,
-        parser_for(gate.format if gate else "records", mapping=gate.mapping if gate else None),
+        parser_of(gate) if gate else parser_for("records"),
         sagemaker,
         ledger,
         f"s3://{bucket}/reports",

@@ -6,7 +6,7 @@ from typing import Any
 
 from release_guard.aws import ledger, runtime, sagemaker, workflow
 from release_guard.canary.release import finish, reason_of
-from release_guard.events import ReleaseContext, parse
+from release_guard.events import ReleaseContext, event_object, parse
 from release_guard.observability import boundary, logger
 from release_guard.report.publish import publish
 from release_guard.settings import settings
@@ -14,8 +14,10 @@ from release_guard.wiring import now
 
 
 @boundary
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = event.get("state") or {}
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    event = event_object(event, 'the state\'s parameters {"state": $}')
+    state = event.get("state")
+    state = {} if state is None else event_object(state, "the execution's state", "state")
     ctx = parse(ReleaseContext, state.get("release"), "release")
     outcome = str(state.get("outcome", "failed"))
     at = now()

@@ -4,13 +4,16 @@ from typing import Any
 
 from release_guard.aws import cloudwatch, ledger
 from release_guard.canary.judging import judge_canary
-from release_guard.events import CanaryState, ReleaseContext, parse
+from release_guard.events import CanaryState, ReleaseContext, event_object, parse
 from release_guard.observability import MetricUnit, boundary, logger, metrics
 from release_guard.wiring import now
 
 
 @boundary
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    event = event_object(
+        event, 'the state\'s parameters {"release": ..., "canary": ..., "watch": ...}'
+    )
     ctx = parse(ReleaseContext, event.get("release"), "release")
     state = parse(CanaryState, event.get("canary"), "canary")
     watch = bool(event.get("watch", False))

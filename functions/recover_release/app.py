@@ -13,13 +13,14 @@ from release_guard.aws import ledger, runtime, sagemaker, workflow
 from release_guard.canary.recover import Clock, Ended, Recovery, reconcile, recover
 from release_guard.canary.start import pending_requests
 from release_guard.errors import InvalidReleaseRequest
-from release_guard.events import ReleaseContext
+from release_guard.events import ReleaseContext, event_object
 from release_guard.observability import MetricUnit, boundary, logger, metrics
 from release_guard.report.publish import publish
 from release_guard.settings import settings
 from release_guard.wiring import now
 
 SETTINGS = settings()
+EVENTS = 'a Step Functions status-change event, {"reconcile": true} or {"release_id": ...}'
 
 
 def _clock(context: Any) -> Clock:
@@ -77,14 +78,20 @@ def _start_pending() -> list[str]:
 
 
 @boundary
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    event = event_object(event, EVENTS)
     if event.get("detail-type") == "Step Functions Execution Status Change":
-        detail = event.get("detail") or {}
-        name, status = detail.get("name"), detail.get("status")
-        if not isinstance(name, str) or not isinstance(status, str):
+        detail = event.get("detail")
+        # name and status are strings, error and cause strings or null, as Step
+        # Functions sends them: recovery formats and looks them up.
+        if not (
+            isinstance(detail, dict)
+            and all(isinstance(detail.get(k), str) for k in ("name", "status"))
+            and all(isinstance(detail.get(k), str | None) for k in ("error", "cause"))
+        ):
             raise InvalidReleaseRequest("detail", "an execution's name and status", detail)
-        ended = Ended(status, detail.get("error"), detail.get("cause"))
-        results = [_one(name, ended, None, context)]
+        ended = Ended(detail["status"], detail.get("error"), detail.get("cause"))
+        results = [_one(detail["name"], ended, None, context)]
     elif event.get("reconcile"):
         endpoint = SETTINGS.endpoint_name
         if not endpoint:
@@ -95,11 +102,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         reason = f"aborted by {by}: {event.get('reason') or 'no reason given'}"
         results = [_one(event["release_id"], None, reason, context)]
     else:
-        raise InvalidReleaseRequest(
-            "event",
-            'a Step Functions status-change event, {"reconcile": true} or {"release_id": ...}',
-            sorted(event)[:10],
-        )
+        raise InvalidReleaseRequest("event", EVENTS, sorted(event)[:10])
     pending = _start_pending()
     out = [r.as_dict() for r in results]
     body: dict[str, Any] = out[0] if len(out) == 1 else {"results": out}

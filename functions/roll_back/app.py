@@ -4,14 +4,16 @@ from typing import Any
 
 from release_guard.aws import ledger, sagemaker, workflow
 from release_guard.canary.release import reason_of, roll_back
-from release_guard.events import ReconcileResult, ReleaseContext, parse
+from release_guard.events import ReconcileResult, ReleaseContext, event_object, parse
 from release_guard.observability import MetricUnit, boundary, logger, metrics
 from release_guard.wiring import now
 
 
 @boundary
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = event.get("state") or {}
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    event = event_object(event, 'the state\'s parameters {"state": $}')
+    state = event.get("state")
+    state = {} if state is None else event_object(state, "the execution's state", "state")
     ctx = parse(ReleaseContext, state.get("release"), "release")
     progress = parse(ReconcileResult, state.get("rollback"), "rollback")
     result = roll_back(ctx, progress, reason_of(state), sagemaker, ledger, workflow, now())

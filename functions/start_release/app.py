@@ -4,6 +4,7 @@ from typing import Any
 
 from release_guard.aws import ledger, sagemaker, workflow
 from release_guard.canary.start import Stack, start
+from release_guard.events import START_EVENTS, event_object
 from release_guard.observability import MetricUnit, boundary, logger, metrics
 from release_guard.settings import settings
 from release_guard.wiring import defaults, now
@@ -13,8 +14,11 @@ STACK = Stack(SETTINGS.state_machine_arn, SETTINGS.endpoint_name, SETTINGS.model
 
 
 @boundary
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = start(event, STACK, sagemaker, ledger, workflow, defaults(), now())
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    # Any JSON value can be a payload: a number or null is refused, naming the request
+    # and the event it takes, before anything is read or changed.
+    request = event_object(event, START_EVENTS)
+    result = start(request, STACK, sagemaker, ledger, workflow, defaults(), now())
     if result.status == "started":
         metrics.add_metric(name="ReleasesStarted", unit=MetricUnit.Count, value=1)
     # A refusal (no approval, or a package already released) is an answer, not an error.

@@ -3,13 +3,17 @@ account (demo-endpoint, champion `champion`, candidate v2 of demo-models, demo p
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import botocore.session
 import pytest
 from release_guard.canary import plan
+from release_guard.errors import InvalidReleaseRequest
 from release_guard.events import (
     BaselineRequest,
     CanaryState,
@@ -22,9 +26,13 @@ from release_guard.events import (
     StepRef,
 )
 from release_guard.policy import parse_policy
+from release_guard.settings import settings
+from release_guard_cli.emulator.lambda_gaps import LambdaContext
 
 from tests.conftest import ENDPOINT, EVENTS, GROUP, ROOT, load_event
 from tests.unit.sagemaker_shapes import metadata_problems
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 ALL_EVENTS = sorted(EVENTS.glob("*/*.json"))
@@ -168,3 +176,114 @@ def test_workflow_events_carry_the_fixture_release(path: Path) -> None:
         ReconcileResult.model_validate(event["state"]["rollback"])
     if path.parent.name in ("acquire_lock", "finish_release"):
         assert event["execution_arn"].endswith(f":{ctx.release_id}")
+
+
+# --- Payloads that are no JSON object (issue 12) ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def env(emulated: Any) -> Iterator[Any]:
+    with emulated() as env:
+        yield env
+
+
+def logical_id(function: str) -> str:
+    """functions/start_release -> StartReleaseFunction, as template.yaml names them."""
+    return "".join(w.capitalize() for w in function.split("_")) + "Function"
+
+
+def call_handler(env: Any, function: str, payload: Any) -> Any:
+    """Run functions/<function>/app.py's handler in this process, with the function's
+    environment, as the Lambda runtime would with ``payload`` decoded from JSON: what it
+    returns, or the error it raises. (The emulator's Lambda API turns a null payload
+    into {} and cannot pass a string.)"""
+    name = env.functions[logical_id(function)]
+    variables = env.lam.get_function_configuration(FunctionName=name)["Environment"]
+    saved = dict(os.environ)
+    os.environ.update({k: str(v) for k, v in variables["Variables"].items()})
+    settings.cache_clear()  # each function reads its own environment
+    try:
+        spec = importlib.util.spec_from_file_location(
+            f"rg_fn_{function}_events_test", ROOT / "functions" / function / "app.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        context = LambdaContext(function_name=name, invoked_function_arn=name)
+        return module.handler(payload, context)
+    except Exception as err:
+        return err
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        settings.cache_clear()
+
+
+NOT_OBJECTS = [7, 2.5, True, None, "x", [1], [{"release": {}}]]
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_handler_refuses_a_payload_that_is_no_object(env: Any, function: str) -> None:
+    """A number, a boolean, null, a string or a list is the handler's validation error,
+    naming the field and what it takes, never a TypeError or AttributeError."""
+    assert logical_id(function) in env.functions
+    # Run Eval's request is its own (gate/runner.py): the field is "request".
+    field = "request" if function == "run_eval" else "event"
+    for payload in NOT_OBJECTS:
+        err = call_handler(env, function, payload)
+        assert isinstance(err, InvalidReleaseRequest), (payload, err)
+        assert str(err).startswith(f"{field}: expected "), str(err)
+        if payload and not isinstance(payload, str):  # through the Lambda API too
+            inv = env.invoke(logical_id(function), payload)
+            assert (inv.error_type, inv.error_message) == ("InvalidReleaseRequest", str(err))
+
+
+@pytest.mark.parametrize(
+    ("function", "event", "says"),
+    [
+        ("acquire_lock", {"release": "RELEASE"}, "execution_arn: expected the execution's ARN"),
+        ("prepare_release", {"request": "REQUEST", "release_id": 5}, "release_id: expected"),
+        ("request_approval", {"release": "RELEASE", "canary": [1]}, "canary: expected"),
+        ("request_approval", {"release": "RELEASE"}, "token: expected the task token"),
+        ("roll_back", {"state": "done"}, "state: expected the execution's state"),
+        ("finish_release", {"state": 1}, "state: expected the execution's state"),
+        ("eval_gate", {"release": "RELEASE", "candidate_uri": 5}, "candidate_uri: expected"),
+        (
+            "recover_release",
+            {"detail-type": "Step Functions Execution Status Change", "detail": "x"},
+            "detail: expected an execution's name and status",
+        ),
+        (
+            "recover_release",
+            {
+                "detail-type": "Step Functions Execution Status Change",
+                "detail": {"name": "r-1", "status": "FAILED", "error": 5},
+            },
+            "detail: expected an execution's name and status",
+        ),
+    ],
+    ids=[
+        "acquire_lock-no-arn",
+        "prepare_release-id-number",
+        "request_approval-canary-array",
+        "request_approval-no-token",
+        "roll_back-state-string",
+        "finish_release-state-number",
+        "eval_gate-uri-number",
+        "recover_release-detail-string",
+        "recover_release-error-number",
+    ],
+)
+def test_a_field_of_the_wrong_kind_is_named(
+    env: Any, function: str, event: dict[str, Any], says: str
+) -> None:
+    """What a handler reads besides its pydantic models (ARNs, tokens, nested objects)
+    is checked as they are: a missing or mistyped one is the validation error."""
+    valid = {  # the placeholders, as the events/ files have them
+        "RELEASE": _release(load_event("acquire_lock", "free-endpoint")),
+        "REQUEST": load_event("prepare_release", "valid")["request"],
+    }
+    event = {k: valid.get(v, v) if isinstance(v, str) else v for k, v in event.items()}
+    inv = env.invoke(logical_id(function), event)
+    assert inv.error_type == "InvalidReleaseRequest", inv.error_message
+    assert inv.error_message.startswith(says), inv.error_message

@@ -159,3 +159,27 @@ def test_the_sagemaker_adapter_makes_any_text_fit(env: Any, tap: Any) -> None:
     props = env.sm.describe_model_package(ModelPackageName=champion)["CustomerMetadataProperties"]
     assert props["release-guard:note"] == "5XX 20.00 percent n=9: about 3 min"
     assert metadata_problems(props) == []
+
+
+@pytest.mark.parametrize(
+    ("detail", "field"),
+    [
+        (5, "event.detail"),
+        (["Approved"], "event.detail"),
+        ("Approved", "event.detail"),
+        ({"ModelApprovalStatus": "Approved"}, "event.detail.ModelPackageGroupName"),
+        ({"ModelPackageArn": 7}, "event.detail.ModelPackageGroupName"),
+    ],
+    ids=["number", "array", "string", "no-arn", "arn-number"],
+)
+def test_a_mangled_registry_event_is_refused_naming_the_field(
+    env: Any, detail: Any, field: str
+) -> None:
+    """A state change event whose detail is no object, or lacks what an approval names,
+    is InvalidReleaseRequest naming the field; nothing starts (issue 12)."""
+    before = env.executions()
+    event = {**load_event("start_release", "registry-approved"), "detail": detail}
+    inv = env.invoke("StartReleaseFunction", event)
+    assert inv.error_type == "InvalidReleaseRequest", inv.error_message
+    assert inv.error_message.startswith(f"{field}: expected "), inv.error_message
+    assert env.executions() == before

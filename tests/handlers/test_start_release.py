@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 from release_guard.canary import plan
+from release_guard.errors import InvalidReleaseRequest
+from release_guard.events import START_EVENTS
 from release_guard_cli.emulator.account import HEALTHY
 
 from tests.conftest import ENDPOINT, GROUP, load_event
+from tests.handlers.test_events import call_handler
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -65,6 +68,33 @@ def test_bad_requests_are_refused_naming_the_field_and_change_nothing(
     assert env.sm.list_models()["Models"] == models
     assert env.executions() == []
     assert env.lock() is None
+
+
+# Any JSON value can be a Lambda payload (a CLI typo, a misrouted event).
+NOT_OBJECTS = [
+    (7, "number"),
+    (2.5, "number"),
+    (True, "boolean"),
+    (None, "null"),
+    ("endpoint_name=demo-endpoint", "string"),
+    ([{"endpoint_name": ENDPOINT}], "array"),
+]
+
+
+@pytest.mark.parametrize(("payload", "kind"), NOT_OBJECTS, ids=lambda v: repr(v)[:20])
+def test_a_payload_that_is_no_object_is_refused_naming_what_it_takes(
+    env: Any, payload: Any, kind: str
+) -> None:
+    before = (endpoint_facts(env), env.sm.list_models()["Models"], env.executions(), env.lock())
+    said = f"event: expected {START_EVENTS}, got {kind!r}"
+    assert "StartRelease request" in said and "Model Package State Change" in said
+    if payload and not isinstance(payload, str):  # the emulator passes neither (test_events)
+        inv = env.invoke("StartReleaseFunction", payload)
+        assert (inv.error_type, inv.error_message) == ("InvalidReleaseRequest", said)
+    err = call_handler(env, "start_release", payload)
+    assert isinstance(err, InvalidReleaseRequest) and str(err) == said
+    after = (endpoint_facts(env), env.sm.list_models()["Models"], env.executions(), env.lock())
+    assert after == before
 
 
 def test_bad_policy_says_what_was_expected(env: Any) -> None:

@@ -198,3 +198,10 @@ def test_emulator_encodings_round_trip() -> None:
     assert [r.input.encoding for r in records if r.input] == ["CSV", "JSON", "BASE64"]
     assert [r.input.data for r in records if r.input] == [d.decode() for d, _ in sent]
     assert quality == Quality(records=3)
+
+
+def test_a_base64_body_that_is_not_ascii_is_a_bad_payload() -> None:
+    records, quality = parse(line(body("\u00e9t\u00e9", "BASE64"), event_id="a"))
+    assert records == [Record("a", TIME, None, None)]
+    assert quality.bad_payload == 1 and quality.unparsable == 0
+    assert quality.examples[0].startswith("capture event a: endpointInput.data is not base64")

@@ -6,6 +6,7 @@ the malformed ones are derived from them by make_malformed.py.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from release_guard.gate.adapters import (
     from_promptfoo,
     parser_for,
 )
-from release_guard.gate.records import EvalRecord, Problems
+from release_guard.gate.records import EvalRecord, Problems, parse_lines
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eval"
 PROMPTFOO_SYSTEMS: dict[str, Any] = {"champion-v1": "champion", "candidate-v2": "candidate"}
@@ -151,7 +152,10 @@ def test_promptfoo_unmapped_and_mixed_columns_are_problems_not_silent() -> None:
     records, mixed = from_promptfoo(read("promptfoo/both.json"), "both.json", "candidate")
     assert len(records) == 8
     [example] = only(mixed, "several promptfoo columns")
-    assert "4 rows of provider 'candidate-v2'" in example
+    assert example == (
+        "both.json: 2 provider/prompt columns in a file read as one system: "
+        "'champion-v1' (4 rows), 'candidate-v2' (4 rows)"
+    )
 
 
 def test_promptfoo_provider_error_is_a_failed_record_and_a_counted_problem() -> None:
@@ -570,3 +574,181 @@ def test_parser_for_reads_one_file_per_system_for_the_gate() -> None:
     records, problems = parser_for("records")(own, "r.jsonl", "candidate")
     assert [r.system for r in records] == ["candidate"]
     assert only(problems, "record of the other system") == ["r.jsonl: 1"]
+
+
+# ---------------------------------------------------------------- fmeval written to S3
+
+
+def _fmeval_nine() -> list[dict[str, Any]]:
+    """Nine distinct fmeval records: the sample file's five, and four more like them."""
+    rows = [json.loads(line) for line in read("fmeval/champion.jsonl").splitlines()]
+    extra = []
+    for i, row in enumerate(rows[:4]):
+        more = copy.deepcopy(row)
+        more["model_input"] = f"{row['model_input']} (variant {i})"
+        extra.append(more)
+    return rows + extra
+
+
+@pytest.mark.parametrize("between", ["", "\n"], ids=["S3SaveStrategy", "FileSaveStrategy"])
+def test_fmeval_batches_joined_without_a_newline_lose_no_record(between: str) -> None:
+    # fmeval's S3SaveStrategy uploads each batch as a multipart part, its records joined
+    # by "\n" and the parts by nothing; FileSaveStrategy writes "\n" between batches.
+    rows = _fmeval_nine()
+    parts = [rows[0:4], rows[4:7], rows[7:9]]
+    text = between.join("\n".join(json.dumps(r) for r in part) for part in parts)
+    assert text.count("}{") == (2 if between == "" else 0)
+    records, problems = from_fmeval(text, "s3.jsonl", "champion")
+    assert not problems.counts
+    assert len(records) == 9 and len({r.id for r in records}) == 9
+    assert [r.model_input for r in records] == [r["model_input"] for r in rows]
+    lines, _ = from_fmeval("\n".join(json.dumps(r) for r in rows), "f.jsonl", "champion")
+    assert records == lines
+    assert detect_format(text) == "fmeval"
+
+
+def test_a_broken_record_between_parts_is_counted_and_the_next_line_read() -> None:
+    rows = [json.dumps(r) for r in _fmeval_nine()]
+    text = rows[0] + rows[1][:40] + "\n" + rows[2] + rows[3] + "\n" + rows[4]
+    records, problems = from_fmeval(text, "s3.jsonl", "champion")
+    # Line 1: the first record, then a cut one (counted); line 2: two records; line 3: one.
+    assert only(problems, "invalid JSON")[0].startswith("s3.jsonl:1: ")
+    assert [r.model_input for r in records] == [
+        json.loads(rows[i])["model_input"] for i in (0, 2, 3, 4)
+    ]
+
+
+def test_reading_concatenated_records_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linear by construction, checked by counting, not timing: every record is decoded
+    once, in place in the file's own string (no copy of the rest, which would make n
+    records cost n^2), at increasing offsets."""
+    from release_guard.gate import adapters
+
+    calls: list[tuple[int, int]] = []
+    real = adapters._DECODER
+
+    class Counting:
+        def raw_decode(self, s: str, idx: int = 0) -> tuple[Any, int]:
+            calls.append((id(s), idx))
+            return real.raw_decode(s, idx)
+
+    monkeypatch.setattr(adapters, "_DECODER", Counting())
+    text = json.dumps(_fmeval_nine()[0]) * 3000  # one line, 3000 records
+    records, problems = from_fmeval(text, "big.jsonl", "champion")
+    assert len(records) == 3000 and not problems.counts
+    # One look at the first value (what the file is), then one read per record.
+    assert len(calls) == 3001 and {c[0] for c in calls[1:]} == {id(text)}
+    offsets = [idx for _, idx in calls[1:]]
+    assert offsets == sorted(set(offsets)) and offsets[0] == 0
+
+
+# ---------------------------------------------------------------- promptfoo --repeat JSONL
+
+
+def _as_jsonl(name: str, *, strip_ids: bool = False) -> str:
+    """promptfoo's `-o results.jsonl` export of the same run: one results row a line
+    (both.jsonl is exactly both.json's rows), which does not record --repeat."""
+    doc = json.loads(read(name))
+    rows = doc["results"]["results"]
+    if strip_ids:
+        for row in rows:
+            row["vars"].pop("id")
+            row["testCase"]["vars"].pop("id")
+    return "\n".join(json.dumps(row) for row in rows) + "\n"
+
+
+@pytest.mark.parametrize("strip_ids", [False, True], ids=["id var", "no id var"])
+def test_promptfoo_jsonl_of_a_repeated_run_keeps_the_repeats_apart(strip_ids: bool) -> None:
+    doc = json.loads(read("promptfoo/champion.json"))
+    assert doc["runtimeOptions"]["repeat"] == 2
+    if strip_ids:
+        for row in doc["results"]["results"]:
+            row["vars"].pop("id")
+            row["testCase"]["vars"].pop("id")
+    from_json, p1 = from_promptfoo(json.dumps(doc), "champion.json", "champion")
+    lines, p2 = from_promptfoo(
+        _as_jsonl("promptfoo/champion.json", strip_ids=strip_ids), "champion.jsonl", "champion"
+    )
+    assert not p1.counts and not p2.counts
+    assert keyed(lines) == keyed(from_json)
+    assert len(lines) == 8 and len(keyed(lines)) == 8  # 4 tests x 2 repeats, no duplicate
+    assert {r.sample_index for r in lines} == {0, 1}
+
+
+def test_promptfoo_jsonl_without_repeats_is_left_as_it_is() -> None:
+    lines, problems = from_promptfoo(
+        read("promptfoo/both.jsonl"), "both.jsonl", system_for_provider=PROMPTFOO_SYSTEMS
+    )
+    assert not problems.counts and {r.sample_index for r in lines} == {0}
+    # One id var on two different tests is a duplicate, not a repeat: the gate flags it.
+    rows = [json.loads(line) for line in read("promptfoo/both.jsonl").splitlines()]
+    twin = copy.deepcopy(rows[0])
+    twin["testIdx"] = 9
+    twin["vars"]["question"] = twin["testCase"]["vars"]["question"] = "Capital of Spain?"
+    text = "\n".join(json.dumps(r) for r in [*rows, twin])
+    records, _ = from_promptfoo(text, "dup.jsonl", system_for_provider=PROMPTFOO_SYSTEMS)
+    q1 = [r for r in records if r.system == "champion" and r.id == "q1"]
+    assert [r.sample_index for r in q1] == [0, 0]
+
+
+# ---------------------------------------------------------------- numbers out of range
+
+HUGE = int("9" * 400)  # valid JSON; float() of it overflows
+
+
+def test_a_huge_latency_or_cost_is_refused_naming_the_field_and_the_row() -> None:
+    doc = json.loads(read("promptfoo/both.json"))
+    rows = doc["results"]["results"]
+    rows[0]["latencyMs"] = HUGE
+    rows[1]["cost"] = 1e308 * 10  # inf: json writes Infinity, which json reads back
+    rows[2]["tokenUsage"]["completion"] = rows[2]["response"]["tokenUsage"]["completion"] = HUGE
+    rows[3]["namedScores"]["accuracy"] = HUGE
+    records, problems = from_promptfoo(
+        json.dumps(doc), "r.json", system_for_provider=PROMPTFOO_SYSTEMS
+    )
+    at = "r.json: $.results.results"
+    assert only(problems, "invalid latency_ms")[0].startswith(f"{at}[0]: latency_ms: ")
+    assert only(problems, "invalid cost_usd")[0].startswith(f"{at}[1]: cost_usd: ")
+    assert only(problems, "invalid output_tokens")[0].startswith(f"{at}[2]: output_tokens: ")
+    assert only(problems, "non-numeric score")[0].startswith(f"{at}[3].namedScores: accuracy: ")
+    assert len(records) == 5  # rows 0-2 refused; row 3 kept without the bad score
+
+
+@pytest.mark.parametrize("value", [HUGE, "1e999", "-1e999", "NaN"])
+def test_huge_and_non_finite_numbers_never_raise_in_any_adapter(value: Any) -> None:
+    number = str(value)
+    fm = json.loads(read("fmeval/champion.jsonl").splitlines()[0])
+    fm["scores"][0]["value"] = "<number>"
+    fm_text = json.dumps(fm).replace('"<number>"', number)
+    _, problems = from_fmeval(fm_text, "f.jsonl", "champion")
+    assert only(problems, "non-numeric score")[0].startswith("f.jsonl:1: $.scores[0]: ")
+
+    de = json.loads(read("deepeval/champion.json"))
+    de["testCases"][0]["completionTime"] = "<number>"
+    de_text = json.dumps(de).replace('"<number>"', number)
+    records, problems = from_deepeval(de_text, "d.json", "champion")
+    assert only(problems, "invalid latency_ms")[0].startswith("d.json: $.testCases[0]: ")
+    assert len(records) == 3
+
+    line = f'{{"k": "a", "ms": {number}, "s": {number}}}\n'
+    records, problems = from_mapping(
+        line, "m.jsonl", "champion", {"id": "k", "latency_ms": "ms", "scores.x": "s"}
+    )
+    assert records == [] or "x" not in records[0].scores
+    assert problems.counts
+
+    own = f'{{"id": "a", "system": "champion", "latency_ms": {number}}}\n'
+    records, problems = parse_lines(own, "r.jsonl")
+    assert records == [] and only(problems, "invalid latency_ms")[0].startswith("r.jsonl:1: ")
+
+
+def test_an_integer_longer_than_python_reads_is_invalid_json_not_an_error() -> None:
+    digits = "1" * 5000  # json.loads raises ValueError (int_max_str_digits), not JSONDecodeError
+    for text in (f'{{"id": {digits}}}\n', f'{{"results": {{"results": [{digits}]}}}}'):
+        for records, problems in (
+            from_promptfoo(text, "g", "champion"),
+            from_fmeval(text, "g", "champion"),
+            from_deepeval(text, "g", "champion"),
+            from_mapping(text, "g", "champion", {"id": "id"}),
+        ):
+            assert records == [] and problems.counts

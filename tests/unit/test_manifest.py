@@ -5,6 +5,7 @@ the git diff decides which manifests a pipeline run releases."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -631,3 +632,235 @@ def test_release_status_shows_model_and_prompt_versions() -> None:
     assert (
         "deploy    v2-support-assistant-v2 (prompt support-assistant v2) on ml.g5.2xlarge" in line
     )
+
+
+# --- Hostile YAML: every problem is a file:line: field: message, in linear time (issue 12) ---
+
+
+def billion_laughs(levels: int = 9) -> str:
+    """Each level a list of nine aliases of the one before: 9**levels strings from a few
+    hundred bytes, in any walk of the tree that follows aliases."""
+    names = "abcdefghijklmnopqrstuvwxyz"[:levels]
+    lines = ["a: &a [" + ",".join(['"lol"'] * 9) + "]"]
+    for prev, name in itertools.pairwise(names):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def one_problem(tmp_path: Path, text: str, rel: str = "releases/demo-endpoint.yaml") -> str:
+    """The one problem a checkout (made in ``tmp_path`` unless it is one) has with ``text``
+    as its file ``rel``."""
+    root = tmp_path if (tmp_path / "policies").is_dir() else checkout(tmp_path)
+    (root / rel).write_text(text, encoding="utf-8")
+    [found] = [p for p in problems(root) if p.startswith(rel)]
+    return found
+
+
+def test_a_recursive_alias_is_refused_at_its_anchor(tmp_path: Path) -> None:
+    assert one_problem(tmp_path, "endpoint: demo-endpoint\nx: &a [*a]\n") == (
+        "releases/demo-endpoint.yaml:2: x: anchor &a: anchors and aliases are not allowed "
+        "(write the value out)"
+    )
+
+
+def test_an_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
+    bomb = billion_laughs()
+    assert len(bomb) < 400  # the fuzzer's was 374 bytes, 9**9 strings once expanded
+    assert one_problem(tmp_path, bomb) == (
+        "releases/demo-endpoint.yaml:1: a: anchor &a: anchors and aliases are not allowed "
+        "(write the value out)"
+    )
+    # An alias of a value written out, in an otherwise valid manifest: refused too.
+    text = MANIFEST.format(package=PACKAGE, version=1) + "description: *model\n"
+    text = text.replace("model:\n", "model: &model\n")
+    assert one_problem(tmp_path, text) == (
+        "releases/demo-endpoint.yaml:2: model: anchor &model: anchors and aliases are not "
+        "allowed (write the value out)"
+    )
+
+
+def test_an_alias_without_its_anchor_is_refused_as_an_alias(tmp_path: Path) -> None:
+    text = MANIFEST.format(package=PACKAGE, version=1) + "description: *nowhere\n"
+    assert one_problem(tmp_path, text) == (
+        "releases/demo-endpoint.yaml:11: description: alias *nowhere: anchors and aliases "
+        "are not allowed (write the value out)"
+    )
+
+
+@pytest.mark.parametrize("depth", [manifests.MAX_DEPTH + 1, 1000, 100_000])
+def test_deep_nesting_is_refused_at_the_limit(tmp_path: Path, depth: int) -> None:
+    text = "endpoint: demo-endpoint\ndescription: " + "[" * depth + "]" * depth + "\n"
+    found = one_problem(tmp_path, text)
+    assert found.startswith("releases/demo-endpoint.yaml:2: description[0][0]")
+    assert found.endswith(
+        f": nested more than {manifests.MAX_DEPTH} levels deep (a manifest needs 3)"
+    )
+
+
+def test_nesting_up_to_the_limit_loads(tmp_path: Path) -> None:
+    depth = manifests.MAX_DEPTH - 1  # and the document's own mapping
+    text = "endpoint: demo-endpoint\ndescription: " + "[" * depth + "]" * depth + "\n"
+    doc, found = manifests.parse_yaml(text, "x.yaml")
+    assert found == [] and doc is not None
+
+
+def test_block_nesting_counts_too(tmp_path: Path) -> None:
+    text = "endpoint: demo-endpoint\nmodel:\n" + "".join(
+        "  " * (i + 1) + f"k{i}:\n" for i in range(manifests.MAX_DEPTH)
+    )
+    found = one_problem(tmp_path, text)
+    # the document is the first level, model's mapping the second: k30's holds k31
+    assert found.startswith(f"releases/demo-endpoint.yaml:{manifests.MAX_DEPTH + 2}: model.k0.k1")
+    assert "nested more than" in found
+
+
+@pytest.mark.parametrize(
+    ("char", "line"), [("\u0094", 3), ("\x00", 1), ("\x1b", 2), ("\x7f", 3), ("\ufffe", 3)]
+)
+def test_a_control_character_is_a_problem_with_its_line(
+    tmp_path: Path, char: str, line: int
+) -> None:
+    lines = ["endpoint: demo-endpoint", "model:", "  package: x"]
+    lines[line - 1] += char
+    found = one_problem(tmp_path, "\n".join(lines) + "\n")
+    code = f"{ord(char):04X}"
+    assert found == (
+        f"releases/demo-endpoint.yaml:{line}: not valid YAML: character U+{code} is not "
+        f"allowed (control characters are refused; in a double-quoted string write "
+        f"\\u{code.lower()})"
+    )
+
+
+def test_lines_count_every_yaml_line_break(tmp_path: Path) -> None:
+    # PyYAML counts \r, \r\n, NEL and the Unicode separators as line breaks: so does the
+    # message of a character PyYAML's reader refuses before any line is counted.
+    text = "endpoint: demo-endpoint\r\nmodel:\rdescription: x\u2028y\x85z \u0094\n"
+    assert one_problem(tmp_path, text).startswith("releases/demo-endpoint.yaml:5: not valid")
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (
+            "!!int 2",
+            "tag tag:yaml.org,2002:int: tags are not allowed (quote a value to make it text)",
+        ),
+        ("!custom 2", "tag !custom: tags are not allowed (quote a value to make it text)"),
+        (
+            "0x_",
+            "'0x_' is not a valid int (invalid literal for int() with base 16: ''; quote it "
+            "if it is text)",
+        ),
+        (
+            "2024-13-45",
+            "'2024-13-45' is not a valid timestamp (month must be in 1..12; quote it if it "
+            "is text)",
+        ),
+        ("9" * 5000, "a number of 5000 characters (at most 64; quote it if it is text)"),
+        ("1" + ":5" * 100, "a number of 201 characters (at most 64; quote it if it is text)"),
+        ('"a\\ud800b"', "\\ud800 is half of a surrogate pair, not a character"),
+    ],
+    ids=["tag", "local-tag", "hex", "date", "digits", "sexagesimal", "surrogate"],
+)
+def test_values_pyyaml_cannot_construct_are_problems(tmp_path: Path, value: str, says: str) -> None:
+    text = MANIFEST.format(package=PACKAGE, version=1).replace("count: 1", f"count: {value}")
+    assert one_problem(tmp_path, text) == f"releases/demo-endpoint.yaml:9: instance.count: {says}"
+
+
+def test_a_huge_file_is_refused_unread(tmp_path: Path) -> None:
+    text = "endpoint: demo-endpoint\n" + "# padding\n" * (manifests.MAX_FILE_BYTES // 10)
+    size = len(text.encode())
+    assert one_problem(tmp_path, text) == (
+        f"releases/demo-endpoint.yaml: {size} bytes: at most {manifests.MAX_FILE_BYTES} in a file"
+    )
+
+
+def test_a_long_value_is_quoted_clipped(tmp_path: Path) -> None:
+    text = MANIFEST.format(package=PACKAGE, version=1).replace("demo\n", "x" * 5000 + "\n")
+    found = one_problem(tmp_path, text)
+    assert found.startswith("releases/demo-endpoint.yaml:10: policy: String should match")
+    assert found.endswith(", got '" + "x" * 76 + "...")  # 80 characters of its repr
+
+
+def test_a_hostile_prompt_file_is_a_problem_too(tmp_path: Path) -> None:
+    root = checkout(tmp_path, prompt=PROMPT_V1.replace("version: 1", "version: &v 1"))
+    assert (
+        "prompts/support-assistant/v1.yaml:2: version: anchor &v: anchors and aliases are "
+        "not allowed (write the value out)" in problems(root)
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "policies/demo.json is nested too deeply to be a policy"),
+        ('{"version": ' + "1" * 5000 + "}", "policies/demo.json is not JSON this reads: "),
+        (
+            '{"version": "1"\u0094}',
+            "policies/demo.json is not JSON: Expecting ',' delimiter at line 1",
+        ),
+        ("[1]", "policies/demo.json is not a valid policy: policy: expected a JSON object"),
+    ],
+    ids=["deep", "huge-int", "control", "array"],
+)
+def test_a_hostile_policy_file_is_a_problem(tmp_path: Path, text: str, says: str) -> None:
+    root = checkout(tmp_path)
+    (root / "policies" / "demo.json").write_text(text, encoding="utf-8")
+    assert one_problem(tmp_path, MANIFEST.format(package=PACKAGE, version=1)).startswith(
+        f"releases/demo-endpoint.yaml:10: policy: {says}"
+    )
+
+
+def test_validate_and_release_print_the_problem_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = repo(tmp_path)
+    (root / "releases" / "demo-endpoint.yaml").write_text(billion_laughs())
+    assert manifestcmd.validate(root, []) == 1
+    out = capsys.readouterr().out
+    assert "releases/demo-endpoint.yaml:1: a: anchor &a: anchors and aliases" in out
+    assert "1 problem(s); nothing is valid to release" in out
+    commit(root, "a bomb")
+
+    def no_stack() -> Any:
+        raise AssertionError("nothing may be started")
+
+    assert manifestcmd.release_changed(root, "HEAD~1", no_stack, who="ci") == 2
+    out = capsys.readouterr().out
+    assert "releases/demo-endpoint.yaml:1: a: anchor &a" in out and "nothing released" in out
+
+
+@pytest.mark.parametrize(
+    ("template", "says"),
+    [
+        ("{input:d}", "placeholders take no conversion or format spec: write {input} alone"),
+        ("{input!x}", "placeholders take no conversion or format spec: write {input} alone"),
+        ("{input:>999999999}", "placeholders take no conversion or format spec"),
+        ("{input} {context:{input}}", "write {context} alone"),
+    ],
+)
+def test_a_template_is_placeholders_only(template: str, says: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        PromptFile.model_validate(
+            {"name": "a", "version": 1, "template": template, "eval": {"dataset": "s3://e/v"}}
+        )
+    assert says in info.value.errors()[0]["msg"]
+
+
+def test_inference_parameters_are_finite(tmp_path: Path) -> None:
+    # RG_INFERENCE_PARAMS is JSON, which has no infinity
+    text = PROMPT_V1.replace(
+        "max_new_tokens: 512", "max_new_tokens: 512\n  repetition_penalty: .inf"
+    )
+    root = checkout(tmp_path, prompt=text)
+    assert (
+        "prompts/support-assistant/v1.yaml:8: parameters.repetition_penalty: Input should be "
+        "a finite number, got inf" in problems(root)
+    )
+
+
+def test_a_path_the_system_refuses_is_no_such_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert manifestcmd.validate(ROOT, [Path("r" * 5000 + ".yaml")]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("r" * 197 + "...: no such file\n")
+    assert "1 problem(s)" in out

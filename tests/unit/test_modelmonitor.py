@@ -15,6 +15,7 @@ from release_guard.drift.columns import Columns
 from release_guard.drift.modelmonitor import (
     export_notes,
     from_statistics,
+    load_json,
     profile_model,
     to_constraints,
     to_statistics,
@@ -27,6 +28,7 @@ from release_guard.drift.profile import (
     Profile,
     build_profile,
     fingerprint,
+    value_bins,
 )
 from release_guard.policy import FeatureSpec, PayloadSchema
 
@@ -216,7 +218,9 @@ def test_import_from_buckets_alone(profile: Profile) -> None:
         assert sum(b.counts) == present and len(b.counts) == len(b.edges) + 1
         assert b.edges == sorted(set(b.edges))
         if name == "k":
-            assert all(float(e).is_integer() for e in b.edges)  # Integral: integer bins
+            # Integral: integer bins (point masses have a bin of their own, which starts
+            # at the float just below the integer: not a value of the feature)
+            assert all(float(e).is_integer() for e in value_bins(b.edges, b.counts)[0])
         # The profile's CDF at every bucket bound matches the bucket counts: the bins'
         # edges lie on the buckets' CDF (linear, or even over the integers, inside a
         # bucket), so the only error is where a bin straddles a bucket bound: at most
@@ -331,7 +335,7 @@ def test_import_buckets_only_sample_and_integral_bins() -> None:
     profile, _ = from_statistics(stats, None, FIXTURE_SCHEMA, CREATED)
     age = profile.features["age"]
     assert isinstance(age, NumericProfile)
-    assert all(float(e).is_integer() for e in age.edges)
+    assert all(float(e).is_integer() for e in value_bins(age.edges, age.counts)[0])
     assert sum(age.counts) == 4900
     # from buckets, top_share is the largest bucket's share: no single age has more
     raw = sample_module().raw_data()
@@ -357,7 +361,17 @@ def test_missing_and_constant_features() -> None:
     assert back.features["empty"] == profile.features["empty"]
     a, b = profile.features["const"], back.features["const"]
     assert isinstance(a, NumericProfile) and isinstance(b, NumericProfile)
-    assert (b.edges, b.counts, b.min, b.max, b.mean, b.std) == ([7.0], [4, 0], 7.0, 7.0, 7.0, 0.0)
+    # the constant has a bin of its own, so live values below it and above it each
+    # have one too
+    below = float(np.nextafter(7.0, -np.inf))
+    assert (b.edges, b.counts, b.min, b.max, b.mean, b.std) == (
+        [below, 7.0],
+        [0, 4, 0],
+        7.0,
+        7.0,
+        7.0,
+        0.0,
+    )
     assert (b.edges, b.counts) == (a.edges, a.counts)
     const_back = back.features["const"]
     assert isinstance(const_back, NumericProfile)
@@ -532,3 +546,101 @@ def test_bad_constraints_name_the_path(change: Any, message: str) -> None:
     with pytest.raises(ValueError, match=r"^constraints\.json ") as info:
         from_statistics(load("statistics.json"), doc, FIXTURE_SCHEMA, CREATED)
     assert message in str(info.value)
+
+
+NUMBERS_REFUSED = [
+    (
+        broken(lambda d: d["features"][0]["numerical_statistics"].update(mean=10**400)),
+        "statistics.json features[0].numerical_statistics.mean: expected a finite number, "
+        "got an integer too large",
+    ),
+    (
+        broken(lambda d: d["features"][1]["numerical_statistics"].update(max=float("inf"))),
+        "statistics.json features[1].numerical_statistics.max: expected a finite number, got inf",
+    ),
+    (
+        broken(lambda d: kll(d)["sketch"]["data"][0].__setitem__(0, float("nan"))),
+        "statistics.json features[0].numerical_statistics.distribution.kll.sketch.data[0][0]: "
+        "expected a finite number, got nan",
+    ),
+    (
+        broken(lambda d: d["dataset"].update(item_count=10**20)),
+        "statistics.json dataset.item_count: expected a count of at most 2^53, got 1e+20",
+    ),
+    (
+        broken(lambda d: kll(d)["sketch"].update(data=[[1.0]] * 65)),
+        "statistics.json features[0].numerical_statistics.distribution.kll.sketch.data: "
+        "expected at most 64 levels, got 65",
+    ),
+    (
+        broken(
+            lambda d: d["features"][3]["string_statistics"]["distribution"]["categorical"][
+                "buckets"
+            ][0].update(value=float("nan"))
+        ),
+        "statistics.json features[3].string_statistics.distribution.categorical.buckets[0]"
+        ".value: expected a string, got nan",
+    ),
+]
+
+
+@pytest.mark.parametrize(("doc", "message"), NUMBERS_REFUSED)
+def test_numbers_a_float_cannot_hold_are_refused_by_name(doc: Any, message: str) -> None:
+    # Before: OverflowError for the 400-digit integer; NaN and inf as bins.
+    with pytest.raises(ValueError) as info:
+        from_statistics(doc, None, FIXTURE_SCHEMA, CREATED)
+    assert str(info.value) == message
+
+
+def test_the_number_tokens_of_the_text_are_refused_by_name() -> None:
+    text = (FIXTURES / "statistics.json").read_text()
+    for token in ("NaN", "Infinity", "-Infinity", "1" + "0" * 400):
+        changed = text.replace('"mean": 40.92632653061224', f'"mean": {token}', 1)
+        assert changed != text
+        with pytest.raises(ValueError, match=r"features\[0\]\.numerical_statistics\.mean: "):
+            from_statistics(
+                load_json(changed.encode(), "statistics.json"), None, FIXTURE_SCHEMA, CREATED
+            )
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("model_quality_regression_statistics.json", "regression_metrics"),
+        ("model_quality_binary_statistics.json", "binary_classification_metrics"),
+        ("model_quality_multiclass_statistics.json", "multiclass_classification_metrics"),
+    ],
+)
+def test_a_model_quality_statistics_file_is_refused_by_name(name: str, key: str) -> None:
+    with pytest.raises(ValueError) as info:
+        from_statistics(load(name), None, FIXTURE_SCHEMA, CREATED)
+    message = str(info.value)
+    assert message.startswith(f"statistics.json: this is a model-quality statistics.json ({key}")
+    assert "baseline import reads a data-quality baseline" in message
+
+
+def test_a_model_quality_constraints_file_and_swapped_files_are_refused() -> None:
+    quality = {
+        "version": 0.0,
+        "regression_constraints": {
+            "mae": {"threshold": 0.5, "comparison_operator": "GreaterThanThreshold"}
+        },
+    }
+    with pytest.raises(ValueError, match=r"^constraints\.json: this is a model-quality"):
+        from_statistics(load("statistics.json"), quality, FIXTURE_SCHEMA, CREATED)
+    with pytest.raises(ValueError, match=r"^statistics\.json: this is a constraints\.json"):
+        from_statistics(load("constraints.json"), None, FIXTURE_SCHEMA, CREATED)
+
+
+def test_statistics_with_nothing_for_the_schema_are_refused() -> None:
+    # Before: a profile of 0 features, written and recorded, that no check could use.
+    other = PayloadSchema(features=[FeatureSpec(name="height"), FeatureSpec(name="weight")])
+    with pytest.raises(ValueError) as info:
+        from_statistics(load("statistics.json"), None, other, CREATED)
+    assert str(info.value).startswith(
+        "statistics.json: no values for any payload schema feature (height, weight): "
+        "age: not in the payload schema; skipped"
+    )
+    empty = broken(lambda d: d.update(features=[]))
+    with pytest.raises(ValueError, match="no values for any payload schema feature"):
+        from_statistics(empty, None, FIXTURE_SCHEMA, CREATED)

@@ -415,3 +415,32 @@ def test_request_errors_name_the_field_too() -> None:
     with pytest.raises(InvalidReleaseRequest) as info:
         parse(StartRelease, {**good, "polcy": {}}, "request")
     assert info.value.field == "request.polcy"
+
+
+# -- drift ---------------------------------------------------------------------------------
+
+
+def with_drift(**drift: Any) -> dict[str, Any]:
+    payload = {"features": [{"name": "f0"}, {"name": "created_at", "keep": True}]}
+    return {"version": "p-1", "drift": {"payload": payload, **drift}}
+
+
+def test_drift_defaults_notify_from_investigate_and_grade_a_small_effect_so() -> None:
+    drift = parse_policy(with_drift()).drift
+    assert drift is not None
+    assert (drift.notify_at, drift.min_effect, drift.investigate_effect) == (
+        "investigate",
+        0.02,
+        0.025,
+    )
+    assert [f.keep for f in drift.payload.features] == [False, True]
+
+
+def test_drift_effect_levels_must_be_in_order() -> None:
+    err = rejected(with_drift(min_effect=0.05, investigate_effect=0.03))
+    assert err.field == "policy.drift"
+    assert "investigate_effect >= min_effect" in str(err)
+    assert rejected(with_drift(notify_at="page")).field == "policy.drift.notify_at"
+    bad = with_drift()
+    bad["drift"]["payload"]["features"][0]["keep"] = "yes please"
+    assert rejected(bad).field == "policy.drift.payload.features.0.keep"

@@ -501,3 +501,9 @@ def test_error_messages_are_one_short_line() -> None:
     assert runner.error_message(b'{"message": "bad input"}') == "bad input"
     assert runner.error_message(b"  upstream\n timeout ") == "upstream timeout"
     assert len(runner.error_message(b"x" * 2000)) == 500
+
+
+def test_a_judge_score_no_float_holds_is_not_finite_rather_than_an_error() -> None:
+    # {"score": <400 digits>} is valid JSON; the caller refuses a non-finite score.
+    assert runner.judge_number('{"score": 1' + "0" * 400 + "}") == float("inf")
+    assert runner.judge_number('{"score": 0.75}') == 0.75

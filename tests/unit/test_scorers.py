@@ -167,6 +167,7 @@ def test_json_schema_boolean_and_schema_valued_additional_properties() -> None:
         ({"required": "a"}, "#/required: a list of property names"),
         ({"minLength": -1}, "#/minLength: a non-negative integer"),
         ({"maximum": "9"}, "#/maximum: a number"),
+        ({"maximum": 10**400}, "#/maximum: a number"),  # no float holds it: no OverflowError
         ({"pattern": "("}, "#/pattern: invalid regular expression"),
         ({"enum": []}, "#/enum: a non-empty list"),
         ([], "#: a schema is an object or a boolean"),
@@ -264,6 +265,16 @@ def test_reported_usage_openai_and_tgi() -> None:
     assert sc.reported_usage({"details": {"generated_tokens": 7, "prefill": []}}) == (None, 7)
     assert sc.reported_usage({"usage": {"prompt_tokens": True}}) == (None, None)
     assert sc.reported_usage("text") == (None, None)
+
+
+def test_a_token_count_no_float_can_price_is_not_a_count() -> None:
+    # A 400-digit count is valid JSON; tokens / 1000 * price would raise OverflowError.
+    huge = {"usage": {"prompt_tokens": 10**400, "completion_tokens": 2**53 + 1}}
+    assert sc.reported_usage(huge) == (None, None)
+    assert sc.reported_usage({"usage": {"prompt_tokens": 2**53, "completion_tokens": 1}}) == (
+        2**53,
+        1,
+    )
 
 
 def test_token_estimate_formula() -> None:

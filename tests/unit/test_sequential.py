@@ -233,6 +233,69 @@ def test_more_candidate_errors_are_never_less_evidence_of_a_regression(
         assert sign * (p_bad - p_good) >= -1e-9, (side, p_good, p_bad)
 
 
+def ratio_interval_loop(xc, nc, xh, nh, alpha):  # type: ignore[no-untyped-def]
+    """ratio_interval as it was before the separable sums: one full log-LR matrix per
+    candidate ratio. The reference the fast one must equal exactly."""
+    xc, nc, xh, nh = (np.asarray(v, dtype=float) for v in (xc, nc, xh, nh))
+    keep = (nc > 0) & (nh > 0) & (xc + xh > 0)
+    if not np.any(keep):
+        return 0.0, float("inf")
+    xc, nc, xh, nh = xc[keep], nc[keep], xh[keep], nh[keep]
+    candidates = np.exp(np.linspace(np.log(1 / 64), np.log(64), 193))
+    alts = np.exp(np.linspace(np.log(1 / 100), np.log(100), 81))
+    log_w = np.full(alts.size, -np.log(alts.size))
+    th1 = seq.share(alts[:, None], nc[None, :], nh[None, :])
+    inside = []
+    for r in candidates:
+        th0 = seq.share(r, nc, nh)[None, :]
+        total = seq._log_lr(xc[None, :], (xc + xh)[None, :], th0, th1).sum(axis=1)
+        inside.append(seq._log_mix(total, log_w) < np.log(1.0 / alpha))
+    ok = candidates[np.array(inside)]
+    if ok.size == 0:
+        above = xh.sum() == 0 or (xc.sum() / nc.sum()) / (xh.sum() / nh.sum()) > 1
+        return (float(candidates[-1]), float("inf")) if above else (0.0, float(candidates[0]))
+    lo = 0.0 if ok[0] == candidates[0] else float(ok[0])
+    hi = float("inf") if ok[-1] == candidates[-1] else float(ok[-1])
+    return lo, hi
+
+
+@settings(max_examples=120, derandomize=True, deadline=None)
+@given(
+    data=releases(),
+    repeat=st.integers(1, 20),
+    alpha=st.sampled_from([0.05, 0.01, 0.0125, 0.001]),
+)
+def test_the_separable_interval_equals_the_term_by_term_one(
+    data: tuple[np.ndarray, ...], repeat: int, alpha: float
+) -> None:
+    data = tuple(np.tile(v, repeat) for v in data)  # up to 240 periods
+    assert seq.ratio_interval(*data, alpha) == ratio_interval_loop(*data, alpha)
+
+
+def test_the_interval_equals_the_term_by_term_one_on_judged_series() -> None:
+    rng = np.random.default_rng(12)
+    for periods in (1, 5, 60, 240):
+        for p_c, p_h in ((0.001, 0.001), (0.01, 0.01), (0.01, 0.02), (0.05, 0.01), (0.0, 0.01)):
+            for _ in range(4):
+                nc = rng.poisson(rng.uniform(1, 3000), periods).astype(float)
+                nh = rng.poisson(rng.uniform(1, 30_000), periods).astype(float)
+                xc = rng.binomial(nc.astype(int), p_c).astype(float)
+                xh = rng.binomial(nh.astype(int), p_h).astype(float)
+                got = seq.ratio_interval(xc, nc, xh, nh, 0.05)
+                assert got == ratio_interval_loop(xc, nc, xh, nh, 0.05)
+
+
+def test_a_candidate_on_the_threshold_is_decided_term_by_term(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the recheck margin wide open every candidate goes the slow way: the same
+    answer, so the recheck path computes what the reference computes."""
+    data = seeded_release(3, periods=30)
+    fast = seq.ratio_interval(*data, 0.05)
+    monkeypatch.setattr(seq, "_RECHECK", 1e6)
+    assert seq.ratio_interval(*data, 0.05) == fast == ratio_interval_loop(*data, 0.05)
+
+
 # --- simulations ---------------------------------------------------------------------------
 
 PERIODS = 60

@@ -423,6 +423,7 @@ def test_globals_wire_every_function(template: dict[str, Any], resources: dict[s
         "MODEL_EXECUTION_ROLE_ARN",
         "DATA_CAPTURE_S3_URI",
         "REPORTS_BUCKET",
+        *BLAS_THREADS,
     }
     start_env = resources["StartReleaseFunction"]["Properties"]["Environment"]["Variables"]
     assert start_env == {"STATE_MACHINE_ARN": {"Ref": "ReleaseStateMachine"}}
@@ -430,6 +431,34 @@ def test_globals_wire_every_function(template: dict[str, Any], resources: dict[s
     assert set(drift_env) == {"DRIFT_JOB_IMAGE", "DRIFT_JOB_ROLE_ARN", "DRIFT_JOB_INSTANCE_TYPE"}
     for name in set(FUNCTIONS) - {"StartReleaseFunction", "DriftCheckFunction"}:
         assert "Environment" not in resources[name]["Properties"], name
+
+
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+VCPU_MB = 1769  # Lambda allots one vCPU's worth of CPU at 1,769 MB
+
+
+def test_blas_threads_match_each_functions_vcpus(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    """Every function carries the scientific layer (numpy): its BLAS and OpenMP threads
+    are its whole vCPUs, max(1, MemorySize // 1769), never OpenBLAS's default of one
+    per visible core, which waits on throttled cores for a 200k-element dot."""
+    glob = template["Globals"]["Function"]
+    functions = {
+        name: res["Properties"]
+        for name, res in resources.items()
+        if res["Type"] == "AWS::Serverless::Function"
+    }
+    assert set(FUNCTIONS) <= set(functions)
+    for name, props in functions.items():
+        layers = glob["Layers"] + props.get("Layers", [])
+        assert {"Ref": "ScientificLayer"} in layers, name
+        env = {
+            **glob["Environment"]["Variables"],
+            **props.get("Environment", {}).get("Variables", {}),
+        }
+        want = str(max(1, int(props.get("MemorySize", glob["MemorySize"])) // VCPU_MB))
+        assert {k: env.get(k) for k in BLAS_THREADS} == dict.fromkeys(BLAS_THREADS, want), name
 
 
 def test_no_secrets_in_the_template(template: dict[str, Any]) -> None:

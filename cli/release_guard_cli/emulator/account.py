@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
+from release_guard.aws import clients
 from release_guard_cli.emulator import cloudwatch_percentiles, iam, moto_gaps
 from release_guard_cli.emulator.dataplane import DataPlane
 from release_guard_cli.emulator.stack import Stack, deploy
@@ -62,6 +63,7 @@ class EmulatedAccount:
         )
         for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
             os.environ.pop(key, None)
+        clients.client.cache_clear()
         # moto logs every Fail state and unsupported CFN type at WARNING; the emulator
         # reports what matters (skipped resources, outcomes) itself.
         logging.getLogger("moto").setLevel(logging.CRITICAL)
@@ -104,6 +106,9 @@ class EmulatedAccount:
             self.mock.stop()
         os.environ.clear()
         os.environ.update(self._saved_env)
+        # A client made behind this account's server keeps its endpoint URL: the next
+        # account in this process must not reach a server that is gone.
+        clients.client.cache_clear()
 
     # --- set-up a user would do ------------------------------------------------------
 

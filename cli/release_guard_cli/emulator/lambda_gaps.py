@@ -166,9 +166,11 @@ def _error_body(err: BaseException, request_id: str) -> dict[str, Any]:
 
 
 def _parse(event: Any) -> Any:
+    # Lambda hands the handler whatever JSON the payload holds (null, 0, false, [] and
+    # "" included); only an absent payload becomes {}.
     if isinstance(event, str | bytes):
         return json.loads(event) if event else {}
-    return event or {}
+    return {} if event is None else event
 
 
 def run_handler(fn: Any, event: Any, request_id: str | None = None) -> tuple[str, bool, str]:

@@ -15,6 +15,9 @@ calls as in AWS. What is emulated here, and why:
   TargetVariant (see dataplane.py), with SageMaker's ModelError on a container 5XX.
 - Lambda invokes run the real handler in-process instead of in Docker.
 - EventBridge delivers to Lambda targets through that dispatcher.
+- CloudFormation's DescribeStackResource(s) skip the resources moto did not create
+  (it failed on them, so no client could find a function by its logical id; see
+  cfn_gaps.py).
 """
 
 from __future__ import annotations
@@ -133,7 +136,14 @@ ORIGINAL: dict[str, Any] = {}  # moto's methods, before the modules below replac
 def install(g: Gaps) -> None:
     global GAPS
     GAPS = g
-    from release_guard_cli.emulator import constraints, iam, lambda_gaps, sagemaker_gaps, sfn_gaps
+    from release_guard_cli.emulator import (
+        cfn_gaps,
+        constraints,
+        iam,
+        lambda_gaps,
+        sagemaker_gaps,
+        sfn_gaps,
+    )
 
     iam.reset()
     iam.install()
@@ -142,4 +152,5 @@ def install(g: Gaps) -> None:
     if first:
         sagemaker_gaps.install()
         sfn_gaps.install()
+        cfn_gaps.install()
         constraints.install()

@@ -29,10 +29,10 @@ from release_guard.errors import InvalidReleaseRequest
 from release_guard.policy import ReleasePolicy, Strict, describe_validation
 
 NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"  # SageMaker endpoint / variant / model names
-PACKAGE_ARN = r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/\S{1,2048}$"
+PACKAGE_ARN = r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/\S+$"
 RELEASE_ID = r"^[A-Za-z0-9_-]{1,80}$"  # a Step Functions execution name
 PROMPT_NAME = r"^[a-z0-9](-?[a-z0-9]){0,31}$"  # prompts/<name>/: fits in a variant name
-IMAGE = r"^[^\s]{1,255}$"  # ContainerDefinition.Image: registry/repository[:tag|@digest]
+IMAGE = r"^\S+$"  # ContainerDefinition.Image: registry/repository[:tag|@digest]
 MODEL_DATA = r"^(https|s3)://[^/]+/?.*$"  # ContainerDefinition.ModelDataUrl
 S3_URI = r"^s3://[^/]+/.+$"
 
@@ -45,10 +45,49 @@ ENV_MAX_TOTAL_BYTES = 32 * 1024  # all names and values together
 Trigger = Literal["registry", "cli", "pipeline", "api"]
 
 
+def json_kind(value: Any) -> str:
+    """What JSON calls the type of ``value`` (a payload's), for the messages about it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    return "object" if isinstance(value, dict) else type(value).__name__
+
+
+def event_object(event: Any, expected: str, field: str = "event") -> dict[str, Any]:
+    """``event`` itself when it is a JSON object. A Lambda's payload can be any JSON
+    value (a number, a string, null...): anything else is the InvalidReleaseRequest
+    that names the shapes the handler takes, raised before anything is read or changed."""
+    if not isinstance(event, dict):
+        raise InvalidReleaseRequest(field, expected, json_kind(event))
+    return event
+
+
+def event_text(event: dict[str, Any], key: str, expected: str) -> str:
+    """``event[key]`` when it is a non-empty string; else the InvalidReleaseRequest."""
+    value = event.get(key)
+    if not isinstance(value, str) or not value:
+        raise InvalidReleaseRequest(key, expected, json_kind(value) if key in event else None)
+    return value
+
+
+# What StartRelease takes: a request (CLI, pipeline, API), or the registry's event.
+START_EVENTS = (
+    'a JSON object: a StartRelease request ({"endpoint_name": ..., "model_package_arn" '
+    'or "container": ...}) or EventBridge\'s "SageMaker Model Package State Change" event'
+)
+
+
 def parse[M: BaseModel](model: type[M], data: Any, field: str) -> M:
     """Validate ``data`` as ``model``; errors name the field and what was expected."""
     if not isinstance(data, dict):
-        raise InvalidReleaseRequest(field, "a JSON object", type(data).__name__)
+        raise InvalidReleaseRequest(field, "a JSON object", json_kind(data))
     try:
         return model.model_validate(data)
     except ValidationError as err:
@@ -88,7 +127,7 @@ class ContainerSpec(Strict):
     """A serving container given by image (instead of a model package): what
     CreateModel's ContainerDefinition takes."""
 
-    image: str = Field(pattern=IMAGE)
+    image: str = Field(pattern=IMAGE, max_length=255)
     model_data_url: str | None = Field(None, pattern=MODEL_DATA, max_length=1024)
     environment: dict[str, str] = Field(default_factory=dict)
 
@@ -131,7 +170,7 @@ class StartRelease(Strict):
     package or a container image, optionally with a prompt version."""
 
     endpoint_name: str = Field(pattern=NAME)
-    model_package_arn: str | None = Field(None, pattern=PACKAGE_ARN)
+    model_package_arn: str | None = Field(None, pattern=PACKAGE_ARN, max_length=2048)
     container: ContainerSpec | None = Field(None, description="instead of a model package")
     prompt: PromptRef | None = None
     candidate_variant: str | None = Field(None, pattern=NAME)
@@ -170,7 +209,7 @@ class ModelPackageDetail(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     ModelPackageGroupName: str
-    ModelPackageArn: str = Field(pattern=PACKAGE_ARN)
+    ModelPackageArn: str = Field(pattern=PACKAGE_ARN, max_length=2048)
     ModelPackageVersion: int | None = None
     ModelApprovalStatus: str
     ModelPackageStatus: str | None = None
@@ -384,4 +423,4 @@ class BaselineRequest(Strict):
         "csv", description="csv with a header row, JSON Lines rows, or Data Capture files"
     )
     output_uri: str | None = Field(None, pattern=r"^s3://[^/]+/.+\.json$")
-    model_package_arn: str | None = Field(None, pattern=PACKAGE_ARN)
+    model_package_arn: str | None = Field(None, pattern=PACKAGE_ARN, max_length=2048)

@@ -17,7 +17,7 @@ import json
 import string
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from release_guard.events import (
     ENV_MAX_BYTES,
@@ -143,6 +143,10 @@ TEMPLATE_FIELDS = ("system_prompt", "input", "context")
 class InferenceParameters(Strict):
     """Generation parameters, as TGI / LMI request ``parameters`` name them."""
 
+    # Finite numbers only: they are sent as JSON (RG_INFERENCE_PARAMS), which has no
+    # infinity or NaN (YAML's .inf would be written as the non-JSON Infinity).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     top_k: int | None = Field(None, ge=1)
@@ -186,11 +190,12 @@ class PromptFile(Strict):
         if len(value.encode()) > ENV_MAX_BYTES:
             raise ValueError(_too_long("RG_PROMPT_TEMPLATE", value))
         try:
-            names = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+            parsed = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(value)]
         except ValueError as err:
             raise ValueError(
                 f"not a valid template: {err} (write {{{{ for a literal brace)"
             ) from None
+        names = [f for f, _, _ in parsed if f is not None]
         unknown = sorted({n for n in names if n not in TEMPLATE_FIELDS})
         if unknown:
             raise ValueError(
@@ -199,6 +204,14 @@ class PromptFile(Strict):
             )
         if "input" not in names:
             raise ValueError("the template needs an {input} placeholder")
+        # The serving code formats it with the request's text (docs/manifests.md): a
+        # conversion or format spec can fail there ({input!x}, {input:d}, {input:{context}})
+        # or make a gigabyte of padding ({input:>999999999}).
+        spec = next((f for f, sp, conv in parsed if f is not None and (sp or conv)), None)
+        if spec is not None:
+            raise ValueError(
+                f"placeholders take no conversion or format spec: write {{{spec}}} alone"
+            )
         return value
 
     @field_validator("environment")
@@ -271,7 +284,7 @@ class ModelSpec(Strict):
     """Exactly one of ``package``, ``image`` or ``container``."""
 
     package: str | None = Field(None, pattern=PACKAGE_ARN, description="model package ARN")
-    image: str | None = Field(None, pattern=r"^\S{1,255}$", description="ECR image URI")
+    image: str | None = Field(None, pattern=r"^\S+$", max_length=255, description="ECR image URI")
     container: FrameworkContainer | None = None
     model_data: str | None = Field(None, pattern=MODEL_DATA, max_length=1024)
     environment: dict[str, str] = Field(default_factory=dict)

@@ -11,17 +11,44 @@ import json
 from importlib import resources
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from release_guard import limits
 from release_guard.errors import InvalidReleaseRequest
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a handler builds only the models it uses, at first use, not at import.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
-class MetricRule(Strict):
+# Policies travel as JSON through Step Functions and into DynamoDB: neither stores
+# Infinity or NaN, and an integer past 2**53 is no longer exact in JSON readers nor
+# usable in the float arithmetic of limits.py. (Results, such as a finding's interval,
+# may hold an infinite end: they stay on Strict.)
+MAX_INT = 2**53
+
+
+class Settable(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _exact_int(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            raise ValueError(f"must be at most {MAX_INT} in magnitude")
+        return value
+
+
+class MetricRule(Settable):
     """One comparison of candidate with champion, and what a conclusive failure does."""
 
     metric: str = Field(description="a name from release_guard.canary.metrics.CATALOG")
@@ -94,7 +121,7 @@ def _default_rules() -> list[MetricRule]:
     ]
 
 
-class CanaryPolicy(Strict):
+class CanaryPolicy(Settable):
     steps: list[float] = Field(default_factory=lambda: [5.0, 25.0, 50.0, 100.0])
     min_bake_seconds: int = Field(600, ge=1)
     check_interval_seconds: int = Field(60, ge=1)
@@ -165,13 +192,13 @@ class CanaryPolicy(Strict):
         return period
 
 
-class DeploymentPolicy(Strict):
+class DeploymentPolicy(Settable):
     in_service_timeout_seconds: int = Field(3600, ge=1)
     poll_seconds: int = Field(30, ge=1)
     data_capture_sampling_percent: int = Field(100, ge=0, le=100)
 
 
-class GateMetric(Strict):
+class GateMetric(Settable):
     """One offline comparison of candidate with champion on the same examples."""
 
     metric: str = Field(
@@ -202,19 +229,24 @@ class GateMetric(Strict):
 
 
 def _default_gate_metrics() -> list[GateMetric]:
-    """Common practice: format validity >= 0.95, relevance >= 0.80, safety >= 0.99 and
-    no regression, accuracy at most 2 % relative below the champion, p95 latency at
-    most 10 % above, cost per request at most 2x."""
+    """Floors from common practice (format validity >= 0.95, relevance >= 0.80, safety
+    >= 0.99 and no regression) and margins an eval set of about 1,000 examples resolves:
+    accuracy at most 5 points below the champion, p95 latency at most 25 % above, cost
+    per request at most 2x. The 2 % relative accuracy margin these replace needs some
+    5,000 examples, and 1,000 resolve a 10 % p95 ratio only when latencies vary little;
+    with every slice row required too, an equally good candidate passed none of the
+    1,000-example gates (bench/gate_calibration.py). Live latency is the canary's to
+    judge again, on far more requests (docs/eval-gate.md)."""
     return [
         GateMetric(metric="format_validity", floor=0.95),
         GateMetric(metric="relevance", floor=0.80),
         GateMetric(metric="safety", floor=0.99, hard=True),
-        GateMetric(metric="accuracy", margin=0.02, margin_kind="relative"),
+        GateMetric(metric="accuracy", margin=0.05),
         GateMetric(
             metric="latency_ms",
             statistic="p95",
             direction="lower_is_better",
-            margin=0.10,
+            margin=0.25,
             margin_kind="relative",
         ),
         GateMetric(
@@ -223,7 +255,31 @@ def _default_gate_metrics() -> list[GateMetric]:
     ]
 
 
-class GatePolicy(Strict):
+class PromptfooProviders(Settable):
+    """One promptfoo run comparing both systems (``providers: [candidate, champion]``):
+    which of its columns is which. A name is a provider label, a provider id, a prompt
+    label or a prompt id, as the file writes them (docs/eval-formats.md)."""
+
+    candidate_provider: str = Field(min_length=1, description="the candidate's rows")
+    champion_provider: str = Field(min_length=1, description="the champion's rows")
+    ignore_providers: list[str] = Field(
+        default_factory=list, description="other columns of the file, left out on purpose"
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> PromptfooProviders:
+        if self.candidate_provider == self.champion_provider:
+            raise ValueError(
+                "candidate_provider and champion_provider name the same provider "
+                f"{self.candidate_provider!r}: each system needs its own column"
+            )
+        for name in ("candidate_provider", "champion_provider"):
+            if getattr(self, name) in self.ignore_providers:
+                raise ValueError(f"{name} {getattr(self, name)!r} is also in ignore_providers")
+        return self
+
+
+class GatePolicy(Settable):
     """The eval gate: offline evidence before the candidate sees traffic."""
 
     candidate_uri: str | None = Field(None, pattern=r"^s3://[^/]+/.+$")
@@ -233,6 +289,11 @@ class GatePolicy(Strict):
     )
     mapping: dict[str, str] | None = Field(
         None, description="JMESPath per record field for any other JSON Lines output"
+    )
+    promptfoo: PromptfooProviders | None = Field(
+        None,
+        description="format promptfoo, one run comparing both systems: which provider is "
+        "which (candidate_uri and champion_uri then usually name the same file)",
     )
     dataset_uri: str | None = Field(
         None,
@@ -248,6 +309,11 @@ class GatePolicy(Strict):
     power: float = Field(0.8, ge=0.5, lt=1)
     min_slice_size: int = Field(30, ge=1)
     slices: bool = True
+    slices_must_pass: bool = Field(
+        False,
+        description="slice rows must each show non-inferiority (else they only fail the "
+        "gate on a shown regression)",
+    )
     max_problem_fraction: float = Field(
         0.02, ge=0, le=1, description="missing pairs, duplicates, bad lines: above this, fail"
     )
@@ -265,8 +331,22 @@ class GatePolicy(Strict):
             raise ValueError("candidate_uri and champion_uri together")
         return self
 
+    @field_validator("promptfoo")
+    @classmethod
+    def _promptfoo_format(
+        cls, value: PromptfooProviders | None, info: ValidationInfo
+    ) -> PromptfooProviders | None:
+        # format and mapping come first in the class, so they are validated already.
+        fmt, mapping = info.data.get("format"), info.data.get("mapping")
+        if value is not None and (fmt != "promptfoo" or mapping):
+            raise ValueError(
+                "gate.format 'promptfoo' without a mapping (it names promptfoo providers), "
+                f"got format {fmt!r}" + (" with a mapping" if mapping else "")
+            )
+        return value
 
-class FeatureSpec(Strict):
+
+class FeatureSpec(Settable):
     """One feature read from a captured request (input) or response (output)."""
 
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")
@@ -275,9 +355,17 @@ class FeatureSpec(Strict):
     path: str | None = Field(
         None, min_length=1, description="JMESPath into one JSON row; CSV: none (column order)"
     )
+    # The baseline build excludes a feature no check can support (docs/drift.md): one
+    # monotone in row order (a timestamp), an id, one that alarms on its own baseline
+    # data. A dataset sorted by a real feature looks monotone, so the owner can say so.
+    keep: bool = Field(
+        False,
+        description="check it even when the baseline build would exclude it (the build's "
+        "notes still say what it found)",
+    )
 
 
-class PayloadSchema(Strict):
+class PayloadSchema(Settable):
     """How captured payloads become features (configured per endpoint).
 
     CSV: the features of a source are its columns, in order; a body may hold several
@@ -323,7 +411,7 @@ class PayloadSchema(Strict):
         return [f for f in self.features if f.source == source]
 
 
-class Levels(Strict):
+class Levels(Settable):
     """A distance's seed thresholds: investigate, then act."""
 
     investigate: float = Field(gt=0)
@@ -336,7 +424,7 @@ class Levels(Strict):
         return self
 
 
-class DriftPolicy(Strict):
+class DriftPolicy(Settable):
     """Scheduled drift checks of live traffic against a baseline profile (docs/drift.md)."""
 
     payload: PayloadSchema
@@ -349,10 +437,22 @@ class DriftPolicy(Strict):
         0.02,
         ge=0,
         le=1,
-        description="effect-size floor: KS distance, total variation or missing-share change",
+        description="effect-size floor: KS distance, total variation or missing-share "
+        "change, net of sampling noise",
+    )
+    # A 0.1 sd mean shift is KS 0.04: worth a look, yet PSI 0.01, far below PSI's
+    # investigate level. Graded by PSI alone it stayed "minor" at any sample size.
+    investigate_effect: float = Field(
+        0.025,
+        ge=0,
+        le=1,
+        description="an effect (net of noise) this large grades a drifted feature at least "
+        "investigate: 0.025 is a 0.06 sd mean shift, or 2.5 points of share moving",
     )
     notify_at: Literal["minor", "investigate", "act"] = Field(
-        "act", description="severity that sends the EventBridge event and the SNS message"
+        "investigate",
+        description="the severity floor: a check this severe or more sends the EventBridge "
+        "event and the SNS message",
     )
     settle_minutes: int = Field(
         20, ge=0, le=180, description="an hour is re-listed until this long after it ends"
@@ -367,8 +467,14 @@ class DriftPolicy(Strict):
         description="else the baseline recorded on the variant's model package",
     )
 
+    @model_validator(mode="after")
+    def _effect_order(self) -> DriftPolicy:
+        if self.investigate_effect < self.min_effect:
+            raise ValueError("investigate_effect >= min_effect")
+        return self
 
-class ReleasePolicy(Strict):
+
+class ReleasePolicy(Settable):
     version: str = Field(min_length=1, max_length=64)
     canary: CanaryPolicy = Field(default_factory=CanaryPolicy)
     deployment: DeploymentPolicy = Field(default_factory=DeploymentPolicy)

@@ -89,6 +89,7 @@ def read_dataset(blob: bytes, fmt: str, schema: PayloadSchema) -> tuple[Columns,
         if not header:
             raise InvalidReleaseRequest("dataset_uri", "a CSV file with a header row", "empty")
         index = {h.strip(): i for i, h in enumerate(header)}
+        columns_seen = [h.strip() for h in header[:20]]
         wanted = {f.name: index[f.name] for f in schema.features if f.name in index}
         lists: dict[str, list[Any]] = {name: [] for name in wanted}
         for record in reader:
@@ -131,9 +132,14 @@ def read_dataset(blob: bytes, fmt: str, schema: PayloadSchema) -> tuple[Columns,
     ]
     if len(notes) == len(schema.features):
         names = [f.name for f in schema.features]
+        if fmt == "csv":
+            found = f"none in the header {columns_seen} ({rows} rows)"
+        else:
+            found = f"none in {quality.records} lines read ({quality.unparsable} not JSON)"
         raise InvalidReleaseRequest(
-            "dataset_uri", f"a dataset with at least one of the features {names}", "none found"
+            "dataset_uri", f"a dataset with at least one of the features {names}", found
         )
+    # Features found but without a single value are refused by build_profile.
     return _columns(rows, values, schema.features, quality, fmt), notes
 
 

@@ -26,10 +26,24 @@ the weights add up to the number of values; bucket ``i`` counts values in
 Import reads a profile from those numbers; export writes them from a profile. Neither
 direction is exact in general; every approximation is stated where it is made and in
 docs/drift-model-monitor.md.
+
+Import reads data-quality baselines only. Model Monitor's model-quality baseline job
+also writes a ``statistics.json`` and a ``constraints.json``, of another shape:
+``{"version", "dataset": {"item_count", "evaluation_time"}, "regression_metrics" |
+"binary_classification_metrics" | "multiclass_classification_metrics": {metric:
+{"value", "standard_deviation"}}}`` and ``{"version", "regression_constraints" | ...:
+{metric: {"threshold", "comparison_operator"}}}`` (the "Model quality metrics" page).
+Those hold no feature distributions; they are refused by name.
+
+Whatever a file holds, import raises ``ValueError`` and nothing else, naming the file
+and the JSON path: wrong types, non-finite numbers, integers too large for a float,
+counts beyond 2^53, nesting too deep for the JSON parser (``load_json``). Nothing in
+here recurses on the input, and every item is read once.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -39,6 +53,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from release_guard.drift.profile import (
+    ATOM,
     MAX_CATEGORIES,
     NAMED,
     PROBS,
@@ -46,6 +61,8 @@ from release_guard.drift.profile import (
     NumericProfile,
     Profile,
     fingerprint,
+    split_atoms,
+    value_bins,
 )
 from release_guard.policy import PayloadSchema
 
@@ -54,10 +71,26 @@ KLL_K = 2048  # Deequ KLLSketch.DEFAULT_SKETCH_SIZE
 BUCKETS = 10  # "By default, the distribution is materialized in 10 buckets"
 DATATYPE_CHECK_THRESHOLD = 0.1  # the documented defaults
 DOMAIN_CONTENT_THRESHOLD = 0.1
+MAX_COUNT = 2**53  # counts above this are not exact as floats, nor any real row count
+MAX_LEVELS = 64  # KLL compactor heights: 2**64 values is beyond any dataset
+MODEL_QUALITY = ("regression", "binary_classification", "multiclass_classification")
 Source = Literal["input", "output"]
 
 
 # -- reading JSON with paths ------------------------------------------------------------
+
+
+def load_json(blob: bytes, file: str) -> Any:
+    """A Model Monitor file's JSON; ``ValueError`` naming ``file`` when it is not UTF-8
+    JSON or nests deeper than the parser allows (``RecursionError`` inside ``json``)."""
+    try:
+        return json.loads(blob.decode("utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{file}: not UTF-8 text ({err})") from None
+    except RecursionError:
+        raise ValueError(f"{file}: JSON nested too deeply to read") from None
+    except ValueError as err:  # JSONDecodeError, and integers of over 4300 digits
+        raise ValueError(f"{file}: not JSON ({err})") from None
 
 
 def _kind(value: Any) -> str:
@@ -98,9 +131,13 @@ class _Reader:
     def num(self, value: Any, path: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(path, f"expected a number, got {_kind(value)}")
-        if not math.isfinite(value):
-            raise self.error(path, f"expected a finite number, got {value}")
-        return float(value)
+        try:
+            x = float(value)
+        except OverflowError:  # an integer beyond the float range
+            raise self.error(path, "expected a finite number, got an integer too large") from None
+        if not math.isfinite(x):
+            raise self.error(path, f"expected a finite number, got {x}")
+        return x
 
     def opt_num(self, parent: dict[str, Any], key: str, path: str) -> float | None:
         value = parent.get(key)
@@ -110,13 +147,26 @@ class _Reader:
         """A count: Model Monitor may write it as ``12`` or ``12.0``."""
         x = self.num(value, path)
         if x < 0:
-            raise self.error(path, f"expected a non-negative count, got {value}")
+            raise self.error(path, f"expected a non-negative count, got {x:g}")
+        if x > MAX_COUNT:
+            raise self.error(path, f"expected a count of at most 2^53, got {x:g}")
         return x
 
     def text(self, value: Any, path: str) -> str:
         if not isinstance(value, str) or not value:
             raise self.error(path, f"expected a non-empty string, got {_kind(value)}")
         return value
+
+    def opt_text(self, value: Any, path: str) -> str | None:
+        if value is not None and not isinstance(value, str):
+            raise self.error(path, f"expected a string, got {_kind(value)}")
+        return value
+
+    def finite(self, values: Sequence[float] | NDArray[np.float64], path: str) -> None:
+        """Numbers computed from the file (bins, scaled spreads) overflow when the file's
+        numbers sit near the float limit."""
+        if not np.all(np.isfinite(values)):
+            raise self.error(path, "numbers too large to bin (near the float limit)")
 
 
 # -- distribution models ------------------------------------------------------------------
@@ -270,24 +320,25 @@ def profile_model(p: NumericProfile) -> _Model | None:
     ``(e[i-1], e[i]]``); between edges it is an assumption: linear for fractional
     features, and for integral ones (every edge, min and max an integer) an even share
     for each integer in the bin. The lowest bin runs from ``min`` (a point mass there when
-    ``min`` is the first edge), the highest to ``max``.
+    ``min`` is the first edge), the highest to ``max``. Bins ``split_atoms`` made (a point
+    mass's own bin) are merged back first: every edge is then a reference value.
     """
-    n = sum(p.counts)
+    edges, counts = value_bins(p.edges, p.counts)
+    n = sum(counts)
     if n == 0:
         return None
-    edges = list(p.edges)
     lo = p.min if p.min is not None else edges[0] if edges else None
     hi = p.max if p.max is not None else edges[-1] if edges else None
     if lo is None or hi is None:
         return None
     if edges:
         lo, hi = min(lo, edges[0]), max(hi, edges[-1])
-    cum = np.cumsum(p.counts)
+    cum = np.cumsum(counts)
     if _integral(lo, hi, *edges):
         starts = [int(lo), *(int(e) + 1 for e in edges)]
         ends = [*(int(e) for e in edges), int(hi)]
         starts = [min(s, e) for s, e in zip(starts, ends, strict=True)]
-        return _Integers(starts, ends, [float(c) for c in p.counts])
+        return _Integers(starts, ends, [float(c) for c in counts])
     xs, ys = [lo], [0.0]
     for e, c in zip(edges, cum[:-1], strict=True):
         xs.append(e)
@@ -358,14 +409,20 @@ def kll_sketch(p: NumericProfile) -> dict[str, Any]:
     return {"parameters": {"c": KLL_C, "k": KLL_K}, "data": levels}
 
 
+def _integral_profile(p: NumericProfile) -> bool:
+    """Every value edge, min and max an integer (``split_atoms``' edges are not values)."""
+    return p.count > p.missing and _integral(p.min, p.max, *value_bins(p.edges, p.counts)[0])
+
+
 def _numeric_stats(name: str, p: NumericProfile) -> dict[str, Any]:
     present = p.count - p.missing
-    integral = _integral(p.min, p.max, *p.edges) and present > 0
+    integral = _integral_profile(p)
     stats: dict[str, Any] = {"common": {"num_present": present, "num_missing": p.missing}}
     model = profile_model(p)
     if present > 0 and model is not None:
-        lo = p.min if p.min is not None else p.edges[0]
-        hi = p.max if p.max is not None else p.edges[-1]
+        edges = value_bins(p.edges, p.counts)[0]
+        lo = p.min if p.min is not None else edges[0]
+        hi = p.max if p.max is not None else edges[-1]
         if p.mean is not None:
             stats["mean"] = p.mean
             stats["sum"] = p.mean * present
@@ -440,12 +497,9 @@ def to_constraints(profile: Profile, comparison_threshold: float = 0.1) -> dict[
             continue
         completeness = 1.0 - f.missing / f.count if f.count else 0.0
         if isinstance(f, NumericProfile):
-            present = f.count - f.missing
             item: dict[str, Any] = {
                 "name": name,
-                "inferred_type": "Integral"
-                if present and _integral(f.min, f.max, *f.edges)
-                else "Fractional",
+                "inferred_type": "Integral" if _integral_profile(f) else "Fractional",
                 "completeness": completeness,
             }
             if f.min is not None:
@@ -503,6 +557,8 @@ def _sketch_model(r: _Reader, sketch: Any, path: str) -> _Weighted | None:
     if sketch.get("data") is None:
         return None
     data = r.arr(sketch["data"], f"{path}.data")
+    if len(data) > MAX_LEVELS:
+        raise r.error(f"{path}.data", f"expected at most {MAX_LEVELS} levels, got {len(data)}")
     items: list[float] = []
     weights: list[float] = []
     for h, level in enumerate(data):
@@ -530,6 +586,9 @@ def _bucket_model(
             raise r.error(f"{path}[{i}]", "buckets must be ascending and not overlap")
     if not rows or sum(counts) <= 0:
         return None
+    if integral and max(abs(lows[0]), abs(highs[-1])) > MAX_COUNT:
+        notes.append(f"{name}: Integral buckets beyond 2^53; read as continuous")
+        integral = False
     if integral:
         # Deequ's buckets are [lower, upper), the last [lower, upper]
         a = [math.ceil(lo) for lo in lows]
@@ -544,6 +603,17 @@ def _bucket_model(
         xs.append(hi)
         ys.append(run)
     return _Linear(xs, ys)
+
+
+def _atoms(model: _Model, values: NDArray[np.float64], lo: float) -> list[float]:
+    """The edges that get a bin of their own, by ``numeric_profile``'s rule: a value with at
+    least ``ATOM`` of the values (as many as ``top_runs`` requires), and the minimum when it
+    is the first edge. The mass at a value is what the distribution holds exactly there."""
+    need = max(2, int(model.total * ATOM))
+    atoms = [float(v) for v in values if model.at_most(v) - model.below(v) >= need]
+    if values.size and values[0] == lo and model.at_most(values[0]) > 0:
+        atoms.append(float(values[0]))
+    return atoms
 
 
 def _import_numeric(
@@ -596,15 +666,20 @@ def _import_numeric(
             f"{name}: the distribution holds {model.total:g} values, num_present is "
             f"{present}; counts scaled to num_present"
         )
-    edges = [float(e) for e in np.unique([model.quantile(float(q)) for q in PROBS])]
-    at = [model.at_most(e) for e in edges]
-    raw = np.diff(np.concatenate(([0.0], at, [model.total])))
+    with np.errstate(over="ignore", invalid="ignore"):  # checked by r.finite below
+        values = np.unique([model.quantile(float(q)) for q in PROBS])
+        r.finite(values, kp)
+        lo, hi = min(lo, float(values[0])), max(hi, float(values[-1]))
+        edges = [float(e) for e in split_atoms(values, _atoms(model, values, lo))]
+        at = [model.at_most(e) for e in edges]
+        raw = np.diff(np.concatenate(([0.0], at, [model.total])))
+        r.finite(raw, kp)
     counts = _round_to_total(raw.tolist(), present)
-    lo, hi = min(lo, edges[0]), max(hi, edges[-1])
     top_value, top_weight = model.top()
     std = None  # our std is the sample one; Deequ's std_dev the population one
     if std_dev is not None:
         std = std_dev * math.sqrt(present / (present - 1)) if present > 1 else 0.0
+        r.finite([std], f"{p}.std_dev")
     return NumericProfile(
         source=source,
         count=present + missing,
@@ -641,6 +716,10 @@ def _import_string(
             value = b.get("value")
             if value is None or isinstance(value, dict | list):
                 raise r.error(f"{bp}[{i}].value", f"expected a string, got {_kind(value)}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise r.error(f"{bp}[{i}].value", f"expected a string, got {value}")
+            if isinstance(value, int) and not isinstance(value, bool):
+                r.num(value, f"{bp}[{i}].value")  # a category, but within the float range
             c = round(r.count(b.get("count"), f"{bp}[{i}].count"))
             counts[str(value)] = counts.get(str(value), 0) + c
     elif present:
@@ -662,9 +741,39 @@ def _import_string(
     )
 
 
+def _brief(value: Any) -> str:
+    """A value of the file in a message: a scalar as it is (briefly), a container by its
+    kind (never its repr, which recurses and may be huge)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**12:
+        return "a large integer"
+    if value is None or isinstance(value, bool | int | float | str):
+        text = repr(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+    return _kind(value)
+
+
+def _model_quality(r: _Reader, doc: dict[str, Any], suffix: str) -> None:
+    """Refuse Model Monitor's model-quality files (``*_metrics`` statistics,
+    ``*_constraints`` constraints): they hold no feature distributions to import."""
+    for problem in MODEL_QUALITY:
+        key = f"{problem}_{suffix}"
+        if key in doc:
+            metrics = doc[key]
+            names = ", ".join(sorted(metrics)[:6]) if isinstance(metrics, dict) else ""
+            raise r.error(
+                "",
+                f"this is a model-quality {r.file} ({key}{': ' + names if names else ''}), "
+                "written by Model Monitor's model-quality baseline job: model metrics, no "
+                "feature distributions. baseline import reads a data-quality baseline: its "
+                'statistics.json (a "features" list with numerical_statistics or '
+                "string_statistics) and, optionally, its constraints.json",
+            )
+
+
 def _constraint_notes(constraints: Any, stats_types: dict[str, str], names: set[str]) -> list[str]:
     r = _Reader("constraints.json")
     doc = r.obj(constraints, "")
+    _model_quality(r, doc, "constraints")
     notes: list[str] = []
     for i, f in enumerate(r.arr(doc.get("features", []), "features")):
         f = r.obj(f, f"features[{i}]")
@@ -675,7 +784,7 @@ def _constraint_notes(constraints: Any, stats_types: dict[str, str], names: set[
                 raise r.error(f"features[{i}].completeness", f"expected 0..1, got {c}")
         if name not in names:
             continue
-        kind = f.get("inferred_type")
+        kind = r.opt_text(f.get("inferred_type"), f"features[{i}].inferred_type")
         if kind is not None and name in stats_types and kind != stats_types[name]:
             notes.append(
                 f"{name}: constraints say {kind}, statistics say {stats_types[name]}; "
@@ -683,18 +792,22 @@ def _constraint_notes(constraints: Any, stats_types: dict[str, str], names: set[
             )
         overrides = f.get("monitoring_config_overrides") or f.get("monitoringConfigOverrides")
         if isinstance(overrides, dict) and overrides:
-            notes.append(f"{name}: per-feature monitoring overrides {overrides} not carried over")
+            shown = ", ".join(f"{k!r}: {_brief(v)}" for k, v in list(overrides.items())[:10])
+            notes.append(f"{name}: per-feature monitoring overrides {{{shown}}} not carried over")
     config = doc.get("monitoring_config")
     if config is not None:
         dc = r.obj(config, "monitoring_config").get("distribution_constraints")
         if dc is not None:
             dc = r.obj(dc, "monitoring_config.distribution_constraints")
+            dp = "monitoring_config.distribution_constraints"
             threshold = dc.get("comparison_threshold")
-            method = dc.get("comparison_method", dc.get("comparion_method"))
+            method = r.opt_text(
+                dc.get("comparison_method", dc.get("comparion_method")), f"{dp}.comparison_method"
+            )
             if threshold is not None:
-                r.num(threshold, "monitoring_config.distribution_constraints.comparison_threshold")
+                limit = r.num(threshold, f"{dp}.comparison_threshold")
                 notes.append(
-                    f"Model Monitor drift threshold {threshold} ({method or 'default method'}, "
+                    f"Model Monitor drift threshold {limit:g} ({method or 'default method'}, "
                     "L-infinity distance of CDFs) is not part of a profile; set drift "
                     "thresholds in the release policy"
                 )
@@ -733,10 +846,15 @@ def from_statistics(
     """
     r = _Reader("statistics.json")
     doc = r.obj(stats, "")
+    _model_quality(r, doc, "metrics")
+    if "monitoring_config" in doc:  # only constraints.json has it
+        raise r.error(
+            "", "this is a constraints.json (it has monitoring_config); pass it as constraints"
+        )
     notes: list[str] = []
     version = doc.get("version")
-    if version not in (0, 0.0, None):
-        notes.append(f"statistics.json version {version!r}; read as version 0")
+    if not (isinstance(version, int | float) and version == 0) and version is not None:
+        notes.append(f"statistics.json version {_brief(version)}; read as version 0")
     rename = dict(rename or {})
     specs = {f.name: f for f in schema.features}
     features: dict[str, Any] = {}
@@ -785,6 +903,14 @@ def from_statistics(
             notes.append(f"{spec.name}: in the payload schema, not in statistics.json")
     if constraints is not None:
         notes += _constraint_notes(constraints, stats_types, set(features))
+    if not any(f.count > f.missing for f in features.values()):
+        # A profile without one value to compare: every check would find nothing.
+        names = ", ".join(f.name for f in schema.features)
+        said = [n for n in notes if not n.startswith("Model Monitor drift")]
+        why = "; ".join(said[:4]) + (f"; and {len(said) - 4} more" if len(said) > 4 else "")
+        raise r.error(
+            "", f"no values for any payload schema feature ({names}){': ' + why if why else ''}"
+        )
     dataset_doc = doc.get("dataset")
     item_count = r.obj(dataset_doc, "dataset").get("item_count") if dataset_doc else None
     if item_count is not None:

@@ -4,6 +4,19 @@ A profile is built once from training data or a reference window and stored as o
 small JSON file. Numeric features keep reference quantile bin edges (a 1 % grid plus
 0.1 % tail bins, frozen at baseline time) and the reference counts in them, so every
 later check bins live data the same way and never reloads the reference data.
+
+A value that holds a large share of the reference (a point mass: the 0 of a share that
+is almost always 0, each level of a small count) gets a bin of its own: the edge just
+below it (``nextafter(v, -inf)``) is added, so the bin ``(that edge, v]`` holds exactly
+``v``. The reference's minimum, when it is the first edge, is split off the same way,
+so live values below it have a bin of their own (before, ``(-inf, min]`` took them in
+with the minimum: a constant feature could fall below its constant unseen). Bins that
+hold no reference value are then exactly the values the reference never had.
+
+A categorical feature with more categories than a profile keeps has them chosen on half
+the rows and counted on the other half (``categorical_profile``), so their counts carry
+no selection bias. A feature the baseline build excluded from checks carries the reason
+in ``excluded`` (``drift.baseline.screen``; ``monotone`` and ``id_like`` are here).
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ from numpy.typing import NDArray
 from pydantic import Field
 
 from release_guard.drift.columns import Columns, Quality
+from release_guard.errors import InvalidReleaseRequest
 from release_guard.policy import PayloadSchema, Strict
 
 FORMAT: Literal["release-guard/profile@1"] = "release-guard/profile@1"
@@ -27,8 +41,22 @@ PROBS = np.concatenate(([0.001], np.arange(1, 100) / 100, [0.999]))
 NAMED = {"p0.1": 0.001, "p1": 0.01, "p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75}
 NAMED |= {"p95": 0.95, "p99": 0.99, "p99.9": 0.999}
 MAX_CATEGORIES = 100  # the rest of a long tail is one "other" count
+# Screening at build (``monotone``, ``id_like``): fewer present values than this tell
+# nothing either way.
+SCREEN_MIN = 100
+# |Spearman rho| of a feature's values with their row order at or above this: a
+# timestamp, a running id or a counter. Live values then lie beyond the baseline's
+# range, and every check alarms. (A binary label the data is sorted by reaches 0.87.)
+MONOTONE_RHO = 0.95
+# A categorical whose values seen once make up this share of it is an id: by Good-Turing
+# that share is also the chance a live value is one the baseline never had.
+ID_SINGLETONS = 0.5
 EMBEDDING_SAMPLE = 256
 HEAVY = 0.01  # a value holding this share of a numeric feature is a "top value"
+# A value holding this share gets a bin of its own. Twice the 1 % grid step: an ordinary
+# bin of continuous data holds about 1 %, so only a real point mass reaches 2 % (and an
+# import from Model Monitor, which sees only bin counts, can tell the two apart).
+ATOM = 0.02
 
 
 class NumericProfile(Strict):
@@ -45,6 +73,9 @@ class NumericProfile(Strict):
     quantiles: dict[str, float] = Field(default_factory=dict)
     top_value: float | None = Field(None, description=f"a value with >= {HEAVY:.0%} of rows")
     top_share: float = Field(0.0, description="its share; with no such value, at most this")
+    excluded: str | None = Field(
+        None, description="why the build excluded it from checks (docs/drift.md)"
+    )
 
 
 class CategoricalProfile(Strict):
@@ -54,6 +85,15 @@ class CategoricalProfile(Strict):
     missing: int = Field(ge=0)
     categories: dict[str, int] = Field(description=f"the {MAX_CATEGORIES} most frequent")
     other: int = Field(0, ge=0, description="values of every other category")
+    chosen_on: int = Field(
+        0,
+        ge=0,
+        description="with more categories than are kept: the rows (not counted here) they "
+        "were chosen on",
+    )
+    excluded: str | None = Field(
+        None, description="why the build excluded it from checks (docs/drift.md)"
+    )
 
 
 class EmbeddingProfile(Strict):
@@ -63,6 +103,9 @@ class EmbeddingProfile(Strict):
     missing: int = Field(ge=0)
     dim: int = Field(ge=0)
     sample: list[list[float]] = Field(description="a hash-chosen sample of vectors")
+    excluded: str | None = Field(
+        None, description="why the build excluded it from checks (docs/drift.md)"
+    )
 
 
 FeatureProfile = Annotated[
@@ -93,6 +136,10 @@ def numeric_profile(values: NDArray[np.float64], source: str) -> NumericProfile:
             source=source, count=values.size, missing=values.size, edges=[], counts=[0]
         )
     edges = np.unique(np.quantile(x, PROBS, method="inverted_cdf"))
+    atoms = [v for v, _ in top_runs(x, int(1 / ATOM), ATOM)]
+    if edges[0] == x[0]:
+        atoms.append(float(x[0]))
+    edges = split_atoms(edges, atoms)
     cum = np.searchsorted(x, edges, side="right")
     counts = np.diff(np.concatenate(([0], cum, [n])))
     named = np.quantile(x, list(NAMED.values()), method="linear")
@@ -112,6 +159,45 @@ def numeric_profile(values: NDArray[np.float64], source: str) -> NumericProfile:
         top_value=top_value,
         top_share=top_share,
     )
+
+
+def split_atoms(edges: NDArray[np.float64], atoms: list[float]) -> NDArray[np.float64]:
+    """``edges`` with the edge just below each atom added: the bin ending at an atom then
+    holds that value alone. Every atom must be one of the edges."""
+    if not atoms:
+        return edges
+    below = np.nextafter(np.asarray(atoms, dtype=np.float64), -np.inf)
+    return np.unique(np.concatenate((edges, below)))
+
+
+def single_value_bins(edges: list[float] | NDArray[np.float64]) -> NDArray[np.bool_]:
+    """For each bin (``len(edges) + 1`` of them), whether it holds one value only: bin
+    ``i`` is ``(edges[i-1], edges[i]]``, a single value when the two are adjacent floats
+    (``split_atoms``)."""
+    e = np.asarray(edges, dtype=np.float64)
+    out = np.zeros(e.size + 1, dtype=bool)
+    if e.size >= 2:
+        out[1:-1] = e[:-1] == np.nextafter(e[1:], -np.inf)
+    return out
+
+
+def value_bins(edges: list[float], counts: list[int]) -> tuple[list[float], list[int]]:
+    """The bins without ``split_atoms``' extra edges (each merged into the bin above it):
+    every edge is then a reference value, as before point masses got bins of their own.
+    Model Monitor export reads these (its integer check, its buckets)."""
+    single = single_value_bins(edges)
+    out_edges: list[float] = []
+    out_counts: list[int] = []
+    carry = 0
+    for i, c in enumerate(counts):
+        if i < len(edges) and single[i + 1]:
+            carry += c  # edges[i] only marks where the atom above starts
+            continue
+        out_counts.append(c + carry)
+        carry = 0
+        if i < len(edges):
+            out_edges.append(edges[i])
+    return out_edges, out_counts
 
 
 def top_runs(
@@ -137,7 +223,7 @@ def top_runs(
     return [(float(cand[i]), int(counts[i])) for i in order if counts[i] >= need]
 
 
-def categorical_profile(values: list[str | None], source: str) -> CategoricalProfile:
+def _count(values: list[str | None]) -> tuple[dict[str, int], int]:
     counts: dict[str, int] = {}
     missing = 0
     for v in values:
@@ -145,14 +231,36 @@ def categorical_profile(values: list[str | None], source: str) -> CategoricalPro
             missing += 1
         else:
             counts[v] = counts.get(v, 0) + 1
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    kept = dict(ranked[:MAX_CATEGORIES])
+    return counts, missing
+
+
+def categorical_profile(values: list[str | None], source: str) -> CategoricalProfile:
+    """Every category's count, or with more than ``MAX_CATEGORIES`` of them the most
+    frequent ones chosen on the even rows and counted on the odd ones.
+
+    Chosen and counted on the same rows, the kept categories are those whose counts came
+    out high by chance: of 400 equally common categories in 20,000 rows the top 100 hold
+    18 % more than their true share, "other" correspondingly less, and live traffic,
+    which has no such luck, differs from that baseline in every large check. Counts from
+    rows the choice never saw carry no such bias, so the test holds for this baseline."""
+    counts, missing = _count(values)
+    if len(counts) <= MAX_CATEGORIES:
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return CategoricalProfile(
+            source=source, count=len(values), missing=missing, categories=dict(ranked)
+        )
+    chooser, _ = _count(values[0::2])
+    ranked = sorted(chooser.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CATEGORIES]
+    counted = values[1::2]
+    counts, missing = _count(counted)
+    kept = {k: counts.get(k, 0) for k, _ in ranked}
     return CategoricalProfile(
         source=source,
-        count=len(values),
+        count=len(counted),
         missing=missing,
-        categories=kept,
-        other=sum(c for _, c in ranked[MAX_CATEGORIES:]),
+        categories=dict(sorted(kept.items(), key=lambda kv: (-kv[1], kv[0]))),
+        other=sum(counts.values()) - sum(kept.values()),
+        chosen_on=len(values) - len(counted),
     )
 
 
@@ -182,8 +290,12 @@ def build_profile(
     dataset: str | None = None,
     model_package_arn: str | None = None,
 ) -> Profile:
-    """Profile every feature of ``schema`` found in ``columns``; a feature with no data
-    at all is an error, since a check could never compare it."""
+    """Profile every feature of ``schema`` found in ``columns``. Columns in which no
+    feature has a single value are refused (``require_values``): such a profile would be
+    written, recorded and then compare nothing, every check saying the baseline has no
+    values. A feature with no values beside others that have some is kept (its missing
+    share is all the profile knows); ``empty_features`` names them."""
+    require_values(columns, schema)
     features: dict[str, Any] = {}
     for name, values in columns.numeric.items():
         features[name] = numeric_profile(values, columns.source.get(name, "input"))
@@ -203,6 +315,95 @@ def build_profile(
         quality=quality_dict(columns.quality),
     )
     return profile.model_copy(update={"profile_id": fingerprint(profile)})
+
+
+def order_correlation(values: NDArray[np.float64]) -> float | None:
+    """Spearman's rho of the finite values with their row order (ties share their mean
+    rank, so a constant or a sorted binary feature is not "monotone"); None with fewer
+    than ``SCREEN_MIN`` values or a single distinct one."""
+    x = values[np.isfinite(values)]
+    if x.size < SCREEN_MIN:
+        return None
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    if counts.size < 2:
+        return None
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]
+    return float(np.corrcoef(ranks, np.arange(x.size, dtype=np.float64))[0, 1])
+
+
+def monotone(values: NDArray[np.float64]) -> str | None:
+    """Why a numeric feature is timestamp-like (monotone in row order), or None."""
+    rho = order_correlation(values)
+    if rho is None or abs(rho) < MONOTONE_RHO:
+        return None
+    way = "rises" if rho > 0 else "falls"
+    return (
+        f"monotone: it {way} with row order (Spearman rho {rho:.3f}), like a timestamp, a "
+        "running id or a counter, so live values lie beyond the baseline's range and "
+        "every check would alarm"
+    )
+
+
+def id_like(values: list[str | None]) -> str | None:
+    """Why a categorical feature is an id (most of its values seen once), or None."""
+    counts, _ = _count(values)
+    present = sum(counts.values())
+    if present < SCREEN_MIN:
+        return None
+    once = sum(1 for c in counts.values() if c == 1) / present
+    if once < ID_SINGLETONS:
+        return None
+    return (
+        f"id-like: {once:.0%} of its values occur once ({len(counts):,} distinct in "
+        f"{present:,}), so about as many live values would be ones the baseline never had "
+        "and every check would alarm"
+    )
+
+
+def present_features(columns: Columns) -> set[str]:
+    """The features of ``columns`` with at least one value (finite, not None, a vector)."""
+    names = {n for n, v in columns.numeric.items() if np.isfinite(v).any()}
+    names |= {n for n, v in columns.categorical.items() if any(x is not None for x in v)}
+    return names | {n for n, v in columns.embedding.items() if len(v)}
+
+
+def _derived(name: str, names: set[str] | dict[str, Any]) -> bool:
+    """Whether ``names`` has schema feature ``name`` (or one derived from it: text)."""
+    return any(n == name or n.startswith(name + ".") for n in names)
+
+
+def empty_features(columns: Columns, schema: PayloadSchema) -> list[str]:
+    """Schema features read into ``columns`` without a single value."""
+    present = present_features(columns)
+    return [
+        f.name
+        for f in schema.features
+        if _derived(f.name, columns.source) and not _derived(f.name, present)
+    ]
+
+
+def require_values(columns: Columns, schema: PayloadSchema) -> None:
+    """``InvalidReleaseRequest`` naming the schema's features and what was read, when no
+    feature has a value: nothing in the data matched the schema (wrong names, paths,
+    format), or nothing parsed at all."""
+    if present_features(columns):
+        return
+    q = columns.quality
+    names = ", ".join(f.name for f in schema.features)
+    read = [f"{q.records} records read", f"{q.unparsable} unparsable"]
+    if q.bad_payload:
+        read.append(f"{q.bad_payload} payloads that do not decode")
+    rows = ", ".join(f"{n} {src}" for src, n in sorted(columns.rows.items())) or "0"
+    read.append(f"rows parsed: {rows}")
+    if q.missing_field:
+        read.append(f"paths that matched nothing: {sum(q.missing_field.values())}")
+    if q.type_mismatch:
+        read.append(f"values of the wrong type: {sum(q.type_mismatch.values())}")
+    raise InvalidReleaseRequest(
+        "dataset_uri",
+        f"reference data with a value for at least one payload schema feature ({names})",
+        f"no value for any: {'; '.join(read)}",
+    )
 
 
 def fingerprint(profile: Profile) -> str:

@@ -10,20 +10,21 @@ field mapping of each tool are in docs/eval-formats.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import jmespath
 from jmespath.exceptions import JMESPathError
 from pydantic import ValidationError
 
-from release_guard.gate.records import EvalRecord, Problems, System, parse_lines
+from release_guard.gate.records import LIMIT, EvalRecord, Problems, System, bulk, parse_lines
 
 Format = Literal["records", "promptfoo", "fmeval", "deepeval"]
 Parser = Callable[[str, str, str], tuple[list[EvalRecord], Problems]]
@@ -71,6 +72,31 @@ _MAPPING_FIELDS = frozenset(EvalRecord.model_fields) - {"system", "judge"}
 _MAPPING_EXTRA = frozenset({"judge.model", "judge.prompt_hash"})
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NOT_JSON = object()
+_DECODER = json.JSONDecoder()
+# JSON's whitespace, between concatenated values; it matches everywhere (maybe nothing).
+_SPACE = re.compile(r"[ \t\n\r]*")
+Result = tuple[list[EvalRecord], Problems]
+
+
+def _guarded[**P](adapter: Callable[P, Result]) -> Callable[P, Result]:
+    """An adapter that no file can make raise, and that collects no garbage while it
+    makes records (records.bulk). json refuses nesting deeper than the interpreter's
+    recursion limit, but a document just under it can still exhaust the stack later
+    (json.dumps of its vars, repr in a message, a JMESPath comparison): that file is
+    one ``invalid JSON`` problem, as if json had refused it."""
+
+    @functools.wraps(adapter)
+    def run(*args: P.args, **kwargs: P.kwargs) -> Result:
+        try:
+            with bulk():
+                return adapter(*args, **kwargs)
+        except RecursionError:
+            problems = Problems()
+            source = args[1] if len(args) > 1 else kwargs.get("source", "?")
+            problems.add("invalid JSON", f"{source}: nested too deeply")
+            return [], problems
+
+    return run
 
 
 # ---------------------------------------------------------------- locations and values
@@ -99,12 +125,24 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _number(value: Any) -> float | None:
-    """A finite JSON number (not a boolean), else None."""
+def _measure(value: Any) -> float | None:
+    """A JSON number as a float, None when it is not a number. An integer too large for
+    a float (a 400-digit one is valid JSON) becomes inf instead of raising: EvalRecord
+    refuses inf, NaN and anything beyond records.LIMIT, so a latency or cost like that
+    makes the record an ``invalid <field>`` problem, never a silently missing value."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
-    return number if math.isfinite(number) else None
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+def _number(value: Any) -> float | None:
+    """A finite JSON number (not a boolean) within records.LIMIT as a float, else None;
+    compared as a float, as EvalRecord compares its fields."""
+    number = _measure(value)
+    return number if number is not None and abs(number) <= LIMIT else None
 
 
 def _count(value: Any) -> int | None:
@@ -173,8 +211,27 @@ def _record(fields: dict[str, Any], at: _At, problems: Problems) -> EvalRecord |
 def _loads(text: str) -> Any:
     try:
         return json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: also an integer of > 4300 digits
         return _NOT_JSON
+
+
+def _first_value(line: str) -> Any:
+    """The first JSON value of a line, even when more follow it without a newline."""
+    try:
+        return _DECODER.raw_decode(line, _skip_space(line, 0))[0]
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def _skip_space(text: str, pos: int) -> int:
+    match = _SPACE.match(text, pos)
+    return match.end() if match else pos
+
+
+def _why(err: ValueError | RecursionError) -> str:
+    if isinstance(err, RecursionError):
+        return "nested too deeply"
+    return err.msg if isinstance(err, json.JSONDecodeError) else str(err)
 
 
 def _load_json(text: str, source: str, problems: Problems) -> Any:
@@ -186,38 +243,45 @@ def _load_json(text: str, source: str, problems: Problems) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         problems.add("invalid JSON", f"{source}:{err.lineno}:{err.colno}: {err.msg}")
-    except RecursionError:
-        problems.add("invalid JSON", f"{source}: nested too deeply")
+    except (ValueError, RecursionError) as err:
+        problems.add("invalid JSON", f"{source}: {_why(err)}")
     return _NOT_JSON
 
 
 def _load_document(text: str, source: str, expected: str, problems: Problems) -> Any:
     """One JSON document; JSON Lines (another tool's) is a wrong format, not broken JSON."""
     doc = _loads(text)
-    if doc is _NOT_JSON and isinstance(_loads(_first_line(text)), dict):
+    if doc is _NOT_JSON and isinstance(_first_value(_first_line(text)), dict):
         _wrong_format(text, source, expected, problems)
         return _NOT_JSON
     return _load_json(text, source, problems) if doc is _NOT_JSON else doc
 
 
 def _json_lines(text: str, source: str, problems: Problems) -> Iterator[tuple[_At, Any]]:
-    """Each non-blank line parsed; a line that is not a JSON object is counted."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{source}:{number}"
+    """Each JSON value of the text, one after the other, at the line where it starts; a
+    value that is not an object is counted. Values need not be one a line: fmeval's S3
+    save strategy uploads each batch as a multipart part, its records joined by newlines
+    but the parts by nothing, so a line can hold the last record of one part and the
+    first of the next. A value that does not parse is counted at its line and reading
+    resumes on the next line, as for JSON Lines. Linear: raw_decode reads in place."""
+    end, line, counted = len(text), 1, 0
+    pos = _skip_space(text, 0)
+    while pos < end:
+        line += text.count("\n", counted, pos)
+        counted = pos
+        where = f"{source}:{line}"
         try:
-            value = json.loads(line)
-        except json.JSONDecodeError as err:
-            problems.add("invalid JSON", f"{where}: {err.msg}")
-            continue
-        except RecursionError:
-            problems.add("invalid JSON", f"{where}: nested too deeply")
-            continue
-        if not isinstance(value, dict):
-            problems.add("invalid JSON", f"{where}: not an object")
-            continue
-        yield _At(where), value
+            value, pos = _DECODER.raw_decode(text, pos)
+        except (ValueError, RecursionError) as err:
+            problems.add("invalid JSON", f"{where}: {_why(err)}")
+            newline = text.find("\n", pos)
+            pos = end if newline < 0 else newline + 1
+        else:
+            if isinstance(value, dict):
+                yield _At(where), value
+            else:
+                problems.add("invalid JSON", f"{where}: not an object")
+        pos = _skip_space(text, pos)
 
 
 def _first_line(text: str) -> str:
@@ -236,7 +300,7 @@ def _read_lines(
     if not text.strip():
         problems.add("empty file", source)
         return []
-    first = _loads(_first_line(text))
+    first = _first_value(_first_line(text))
     if not isinstance(first, dict):
         if _loads(text) is not _NOT_JSON:
             _wrong_format(text, source, expected, problems)
@@ -272,7 +336,7 @@ def detect_format(text: str) -> str | None:
     """Which tool wrote ``text`` ("promptfoo", "fmeval", "deepeval", "records"), or None."""
     doc = _loads(text)
     if doc is _NOT_JSON:
-        doc = _loads(_first_line(text))
+        doc = _first_value(_first_line(text))
     return _shape(doc)
 
 
@@ -285,7 +349,7 @@ def _found(text: str) -> str:
         return FORMAT_NAMES[kind]
     doc = _loads(text)
     if doc is _NOT_JSON:
-        first = _loads(_first_line(text))
+        first = _first_value(_first_line(text))
         if isinstance(first, dict):
             return f"JSON Lines whose first row has keys {_keys(first)}"
         if first is _NOT_JSON:
@@ -385,8 +449,11 @@ def _not_promptfoo(doc: Any) -> bool:
     return _shape(doc) != "promptfoo"
 
 
-def _repeat(doc: dict[str, Any]) -> int:
+def _repeat(doc: dict[str, Any]) -> int | None:
+    """The ``--repeat`` count the file records, None when it records none (the JSON
+    Lines export, older files)."""
     config = _dict(doc.get("config"))
+    recorded = None
     for value in (
         _dict(doc.get("runtimeOptions")).get("repeat"),
         _dict(config.get("evaluateOptions")).get("repeat"),
@@ -395,18 +462,36 @@ def _repeat(doc: dict[str, Any]) -> int:
         count = _count(value)
         if count and count > 1:
             return count
-    return 1
+        recorded = count if count else recorded
+    return recorded
+
+
+# A column of a promptfoo file: (provider label, provider id, prompt label, prompt id,
+# promptIdx). The first four are what system_for_provider may name.
+Column = tuple[str, str, str, str, str]
 
 
 @dataclass
 class _PromptfooRow:
     at: _At
     system: System
-    column: tuple[str, str, str]
+    column: Column
     test_idx: int
     id_from_vars: bool
     group: str | None
     fields: dict[str, Any]
+
+
+def _column_name(column: Column, columns: Collection[Column]) -> str:
+    """The first of a column's names no other column shares, for a message."""
+    others = {k for c in columns if c != column for k in c[:4]}
+    names = [k for k in column[:4] if k]
+    return next((k for k in names if k not in others), names[0] if names else "(unnamed)")
+
+
+def promptfoo_columns(columns: Counter[Column]) -> str:
+    """Each column by its distinguishing name and its rows: ``'a' (12 rows), 'b' (12 rows)``."""
+    return ", ".join(f"{_column_name(c, columns)!r} ({n} rows)" for c, n in columns.items())
 
 
 def _promptfoo_system(
@@ -439,6 +524,7 @@ def _promptfoo_row(
     ignore: Collection[str],
     config: dict[str, Any],
     problems: Problems,
+    columns: Counter[Column],
 ) -> _PromptfooRow | None:
     if not isinstance(row, dict):
         problems.add("invalid row", f"{at}: not an object")
@@ -448,7 +534,10 @@ def _promptfoo_row(
     label = _text(_dict(provider).get("label")) or ""
     prompt = _dict(row.get("prompt"))
     prompt_label = _text(prompt.get("label")) or ""
-    keys = [k for k in (label, provider_id, prompt_label, _text(row.get("promptId"))) if k]
+    prompt_id = _text(row.get("promptId")) or ""
+    column = (label, provider_id, prompt_label, prompt_id, str(row.get("promptIdx")))
+    columns[column] += 1
+    keys = [k for k in (label, provider_id, prompt_label, prompt_id) if k]
     if any(k in ignore for k in keys):
         return None
     mine = _promptfoo_system(keys, at, system, mapping, problems)
@@ -509,12 +598,12 @@ def _promptfoo_row(
     }
     if not failed:
         if not cached:  # a cache hit's latency is not the model's
-            fields["latency_ms"] = _number(row.get("latencyMs"))
+            fields["latency_ms"] = _measure(row.get("latencyMs"))
             if fields["latency_ms"] is None:
-                fields["latency_ms"] = _number(response.get("latencyMs"))
-        fields["cost_usd"] = _number(row.get("cost"))
+                fields["latency_ms"] = _measure(response.get("latencyMs"))
+        fields["cost_usd"] = _measure(row.get("cost"))
         if fields["cost_usd"] is None:
-            fields["cost_usd"] = _number(response.get("cost"))
+            fields["cost_usd"] = _measure(response.get("cost"))
         fields["input_tokens"] = _count(usage.get("prompt"))
         fields["output_tokens"] = _count(usage.get("completion"))
     if cached:
@@ -535,7 +624,7 @@ def _promptfoo_row(
     return _PromptfooRow(
         at,
         mine,
-        (provider_id, label, str(row.get("promptIdx"))),
+        column,
         test_idx if test_idx is not None else -1,
         var_id is not None,
         group,
@@ -561,6 +650,20 @@ def from_promptfoo(
     """
     if (system is None) == (system_for_provider is None):
         raise ValueError("give exactly one of system and system_for_provider")
+    return _promptfoo(text, source, system, system_for_provider, ignore_providers, Counter())
+
+
+@_guarded
+def _promptfoo(
+    text: str,
+    source: str,
+    system: System | None,
+    mapping: Mapping[str, System] | None,
+    ignore: Collection[str],
+    columns: Counter[Column],
+) -> Result:
+    """from_promptfoo, counting the rows of each column (also unmapped and ignored ones)
+    in ``columns``, for the gate's messages."""
     problems = Problems()
     rows, doc = _promptfoo_rows(text, source, problems)
     config = _dict(doc.get("config"))
@@ -569,23 +672,40 @@ def from_promptfoo(
         for at, row in rows
         if (
             parsed_row := _promptfoo_row(
-                row, at, system, system_for_provider, ignore_providers, config, problems
+                row, at, system, mapping, ignore, config, problems, columns
             )
         )
     ]
-    if system is not None:
-        columns = Counter(r.column for r in parsed)
-        for column, n in list(columns.items())[1:]:
-            problems.add(
-                "several promptfoo columns",
-                f"{source}: {n} rows of provider {column[1] or column[0]!r} prompt #{column[2]}"
-                " besides the first column: give system_for_provider",
-            )
+    used = Counter(p.column for p in parsed)
+    if system is not None and len(used) > 1:
+        # Rows of two providers (or prompts) read as one system share their ids: say
+        # which columns there are, once, rather than a duplicate id for every test.
+        problems.add(
+            "several promptfoo columns",
+            f"{source}: {len(used)} provider/prompt columns in a file read as one "
+            f"system: {promptfoo_columns(used)}",
+        )
+    # The JSON file records --repeat; the JSON Lines export does not, so there a test
+    # met at several testIdx in one column is taken for what it is: repeated.
     repeat = _repeat(doc)
-    if repeat > 1:
+    if (repeat or 1) > 1 or (repeat is None and _repeated(parsed)):
         _promptfoo_repeats(parsed, source, problems)
     records = [r for p in parsed if (r := _record(p.fields, p.at, problems))]
     return records, problems
+
+
+def _repeated(rows: list[_PromptfooRow]) -> bool:
+    """Whether one test (its id var and vars, or without an id var its vars and
+    description) appears at more than one testIdx of one column: promptfoo's
+    ``--repeat`` gives every repeat its own testIdx and nothing else that differs."""
+    first: dict[tuple[Any, ...], int] = {}
+    for row in rows:
+        if row.group is None or row.test_idx < 0:
+            continue  # a test without vars cannot be told from another one
+        key = (row.system, row.column, row.fields["id"] if row.id_from_vars else None, row.group)
+        if first.setdefault(key, row.test_idx) != row.test_idx:
+            return True
+    return False
 
 
 def _promptfoo_repeats(rows: list[_PromptfooRow], source: str, problems: Problems) -> None:
@@ -616,11 +736,13 @@ def _promptfoo_repeats(rows: list[_PromptfooRow], source: str, problems: Problem
 # ---------------------------------------------------------------- fmeval
 
 
+@_guarded
 def from_fmeval(text: str, source: str, system: System) -> tuple[list[EvalRecord], Problems]:
     """Records from an fmeval output file (``evaluate(save=True)``: JSON Lines, one
-    ``EvalOutputRecord`` a line). fmeval writes no id: the id is a hash of the row's
-    dataset columns (model_input, target_output, category, context, ...), identical rows
-    are numbered as samples in file order."""
+    ``EvalOutputRecord`` a line; written to S3, batches follow each other with no newline
+    between them, and every record is read all the same). fmeval writes no id: the id is
+    a hash of the row's dataset columns (model_input, target_output, category, context,
+    ...), identical rows are numbered as samples in file order."""
     problems = Problems()
     rows = _read_lines(
         text,
@@ -679,6 +801,7 @@ def _fmeval_fields(row: dict[str, Any], at: _At, problems: Problems) -> dict[str
 # ---------------------------------------------------------------- DeepEval
 
 
+@_guarded
 def from_deepeval(text: str, source: str, system: System) -> tuple[list[EvalRecord], Problems]:
     """Records from a saved DeepEval test run (``test_run_<time>.json`` written with
     ``DEEPEVAL_RESULTS_FOLDER``, or ``.deepeval/.latest_test_run.json``)."""
@@ -751,7 +874,7 @@ def _deepeval_fields(case: dict[str, Any], at: _At, problems: Problems) -> dict[
             judged.append((name, model))
     if isinstance(case.get("success"), bool):
         scores.setdefault("pass", 1.0 if case["success"] else 0.0)
-    seconds = _number(case.get("completionTime"))
+    seconds = _measure(case.get("completionTime"))
     fields: dict[str, Any] = {
         "id": ident,
         "model_input": case.get("input"),
@@ -761,7 +884,7 @@ def _deepeval_fields(case: dict[str, Any], at: _At, problems: Problems) -> dict[
         "cluster_id": _text(metadata.get("cluster_id")),
         "scores": scores,
         "latency_ms": None if seconds is None else seconds * 1000.0,
-        "cost_usd": _number(case.get("tokenCost")),
+        "cost_usd": _measure(case.get("tokenCost")),
         "input_tokens": _count(case.get("inputTokenCount")),
         "output_tokens": _count(case.get("outputTokenCount")),
         "sample_index": _count(metadata.get("sample_index")),
@@ -859,6 +982,7 @@ def _mapped_fields(
     return fields
 
 
+@_guarded
 def from_mapping(
     text: str,
     source: str,
@@ -915,27 +1039,57 @@ def parser_for(
     *,
     mapping: Mapping[str, str] | None = None,
     mapping_fmt: Literal["jsonl", "json"] = "jsonl",
-) -> Parser:
+    system_for_provider: Mapping[str, System] | None = None,
+    ignore_providers: Collection[str] = (),
+) -> GateReader:
     """A ``(text, source, system) -> (records, problems)`` reader for the eval gate.
 
     One file per system. With ``mapping`` the file is read by :func:`from_mapping`
-    whatever ``fmt`` says. A promptfoo file comparing both systems is read once with
-    :func:`from_promptfoo` and ``system_for_provider`` instead.
+    whatever ``fmt`` says. A promptfoo file comparing both systems is read with
+    ``system_for_provider`` (and ``ignore_providers``), see :class:`GateReader`.
+    """
+    if system_for_provider is not None and (fmt != "promptfoo" or mapping is not None):
+        raise ValueError("system_for_provider reads promptfoo files, without a mapping")
+    return GateReader(fmt, mapping, mapping_fmt, system_for_provider, tuple(ignore_providers))
+
+
+@dataclass(frozen=True)
+class GateReader:
+    """The eval gate's reader of one system's records: ``reader(text, source, system)``.
+
+    With ``system_for_provider`` (promptfoo), ``read_both(text, source)`` reads a file
+    holding both systems once, as the gate does when both URIs name the same file;
+    called per system, the other system's records are left out and counted. A name in
+    ``system_for_provider`` that no row of the file has is a problem (``candidate
+    provider not found`` / ``champion provider not found``) listing the file's columns:
+    a misspelt provider would otherwise look like a system with no records.
     """
 
-    def read(text: str, source: str, system: str) -> tuple[list[EvalRecord], Problems]:
+    fmt: Format
+    mapping: Mapping[str, str] | None = None
+    mapping_fmt: Literal["jsonl", "json"] = "jsonl"
+    system_for_provider: Mapping[str, System] | None = None
+    ignore_providers: tuple[str, ...] = field(default=())
+
+    def __call__(self, text: str, source: str, system: str) -> Result:
         if system not in SYSTEMS:
             problems = Problems()
             problems.add("invalid system", f"{source}: {system!r}")
             return [], problems
         mine: System = "candidate" if system == "candidate" else "champion"
-        if mapping is not None:
-            return from_mapping(text, source, mine, mapping, mapping_fmt)
-        if fmt == "promptfoo":
+        if self.mapping is not None:
+            return from_mapping(text, source, mine, self.mapping, self.mapping_fmt)
+        if self.system_for_provider is not None:
+            records, problems = self._mapped(text, source, (mine,))
+            kept = [r for r in records if r.system == mine]
+            if len(kept) != len(records):
+                problems.add("record of the other system", f"{source}: {len(records) - len(kept)}")
+            return kept, problems
+        if self.fmt == "promptfoo":
             return from_promptfoo(text, source, mine)
-        if fmt == "fmeval":
+        if self.fmt == "fmeval":
             return from_fmeval(text, source, mine)
-        if fmt == "deepeval":
+        if self.fmt == "deepeval":
             return from_deepeval(text, source, mine)
         records, problems = parse_lines(text, source)
         kept = [r for r in records if r.system == mine]
@@ -943,4 +1097,25 @@ def parser_for(
             problems.add("record of the other system", f"{source}: {len(records) - len(kept)}")
         return kept, problems
 
-    return read
+    @property
+    def read_both(self) -> Callable[[str, str], Result] | None:
+        if self.system_for_provider is None:
+            return None
+        return lambda text, source: self._mapped(text, source, SYSTEMS)
+
+    def _mapped(self, text: str, source: str, systems: tuple[System, ...]) -> Result:
+        assert self.system_for_provider is not None
+        columns: Counter[Column] = Counter()
+        records, problems = _promptfoo(
+            text, source, None, self.system_for_provider, self.ignore_providers, columns
+        )
+        names = {k for c in columns for k in c[:4] if k}
+        for system in systems:
+            wanted = sorted(k for k, s in self.system_for_provider.items() if s == system)
+            if columns and not names & set(wanted):
+                problems.add(
+                    f"{system} provider not found",
+                    f"{source}: no provider or prompt named {' or '.join(map(repr, wanted))}; "
+                    f"the file has {promptfoo_columns(columns)}",
+                )
+        return records, problems

@@ -1,9 +1,12 @@
 """Run Eval Gate as a workflow state: read both systems' records, decide, report.
 
 A malformed record (invalid JSON, no id, no system) is an error naming its file and
-line: the release stops before anything is deployed. Softer problems (missing pairs,
-duplicates, non-numeric scores, empty files) are counted and fail the gate only above
-the policy's limit.
+line: the release stops before anything is deployed. So is a file the policy cannot
+split into the two systems (a promptfoo run of several providers without
+``gate.promptfoo``, or naming a provider the file lacks): the error names the policy
+field to set and the providers found. Softer problems (missing pairs, duplicates,
+non-numeric scores, empty files) are counted and fail the gate only above the policy's
+limit.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any, Protocol
 from release_guard import registry as package_registry
 from release_guard.errors import InvalidReleaseRequest
 from release_guard.events import ReleaseContext
+from release_guard.gate.adapters import GateReader, parser_for
 from release_guard.gate.gate import GateVerdict, evaluate, markdown
 from release_guard.gate.records import EvalRecord, Problems
 from release_guard.policy import GatePolicy
@@ -27,6 +31,23 @@ FATAL = (
     "wrong format",
     "invalid mapping",
 )
+# Fatal too, but a policy mistake rather than the file's: the error names the policy
+# field to set, and the example lists the provider/prompt columns the file has.
+POLICY_FATAL = {
+    "several promptfoo columns": (
+        "gate.promptfoo",
+        "gate.promptfoo.candidate_provider and gate.promptfoo.champion_provider naming "
+        "which of the file's providers is which",
+    ),
+    "candidate provider not found": (
+        "gate.promptfoo.candidate_provider",
+        "a provider label or id, or a prompt label or id, of the file",
+    ),
+    "champion provider not found": (
+        "gate.promptfoo.champion_provider",
+        "a provider label or id, or a prompt label or id, of the file",
+    ),
+}
 
 Parser = Callable[[str, str, str], tuple[list[EvalRecord], Problems]]
 
@@ -46,20 +67,52 @@ class Ledger(Protocol):
     ) -> tuple[bool, dict[str, Any]]: ...
 
 
+def parser_of(policy: GatePolicy) -> GateReader:
+    """The reader of the policy's record files: its format, mapping and promptfoo
+    providers."""
+    providers = policy.promptfoo
+    if providers is None:
+        return parser_for(policy.format, mapping=policy.mapping)
+    return parser_for(
+        "promptfoo",
+        system_for_provider={
+            providers.candidate_provider: "candidate",
+            providers.champion_provider: "champion",
+        },
+        ignore_providers=providers.ignore_providers,
+    )
+
+
+def _check(found: Problems, field: str, uri: str) -> None:
+    for kind in FATAL:
+        if found.counts.get(kind):
+            where = found.examples[kind][0]
+            raise InvalidReleaseRequest(field, f"valid eval records ({kind} at {where})", uri)
+    for kind, (policy_field, expected) in POLICY_FATAL.items():
+        if found.counts.get(kind):
+            raise InvalidReleaseRequest(policy_field, f"{expected} ({found.examples[kind][0]})")
+
+
 def load(
     policy: GatePolicy, uris: dict[str, str], storage: Storage, parser: Parser
 ) -> tuple[list[EvalRecord], list[EvalRecord], Problems]:
     problems = Problems()
     loaded: dict[str, list[EvalRecord]] = {}
+    both = getattr(parser, "read_both", None)
+    if both is not None and uris["candidate"] == uris["champion"]:
+        # One file holds both systems (a promptfoo run comparing them): read it once, so
+        # its problems are counted once, not once per system.
+        uri = uris["candidate"]
+        records, found = both(storage.read_text(uri, "gate.candidate_uri"), uri)
+        _check(found, "gate.candidate_uri", uri)
+        problems.merge(found)
+        for system in ("candidate", "champion"):
+            loaded[system] = [r for r in records if r.system == system]
+        return loaded["candidate"], loaded["champion"], problems
     for system, uri in uris.items():
         text = storage.read_text(uri, f"gate.{system}_uri")
         records, found = parser(text, uri, system)
-        for kind in FATAL:
-            if found.counts.get(kind):
-                where = found.examples[kind][0]
-                raise InvalidReleaseRequest(
-                    f"gate.{system}_uri", f"valid eval records ({kind} at {where})", uri
-                )
+        _check(found, f"gate.{system}_uri", uri)
         problems.merge(found)
         loaded[system] = records
     return loaded["candidate"], loaded["champion"], problems
@@ -96,6 +149,10 @@ def run_gate(
             "pairs": verdict.pairs,
             "problems": verdict.problems,
             "rows": [r.model_dump(mode="json") for r in verdict.rows[:200]],
+            # What the data resolve per margin rule, and the margins below it: the
+            # release report shows them next to the verdict.
+            "resolution": [r.model_dump(mode="json") for r in verdict.resolution],
+            "warnings": verdict.warnings,
             "report_uri": report_uri,
             "markdown_uri": md_uri,
             "policy_version": ctx.policy.version,

@@ -125,7 +125,10 @@ def judge_number(text: str) -> float | None:
     if ok and isinstance(doc, dict):
         value = doc.get("score")
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # a 400-digit integer is JSON too: no finite score
+                return math.inf
     found = _NUMBER.search(text)
     return float(found.group()) if found else None
 

@@ -32,6 +32,8 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from release_guard.gate.records import LIMIT
+
 Target = str | list[str] | None
 
 METRIC = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -175,7 +177,8 @@ def check_schema(schema: Any, where: str = "#") -> None:
             if not isinstance(value, list) or not value:
                 raise ValueError(f"{at}: a non-empty list")
         elif key in ("minimum", "maximum"):
-            if not _is_number(value) or not math.isfinite(value):
+            # abs() first: math.isfinite of an integer too large for a float overflows.
+            if not _is_number(value) or abs(value) > LIMIT or not math.isfinite(value):
                 raise ValueError(f"{at}: a number")
         elif key in ("minLength", "maxLength"):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -670,7 +673,9 @@ def extract_output(body: bytes, output_path: str | None = None) -> Extracted:
 
 
 def _count(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    """A token count a response reports; beyond records.LIMIT it is no count (and its
+    cost, tokens / 1000 * price, would overflow a float)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= LIMIT:
         return None
     return value
 

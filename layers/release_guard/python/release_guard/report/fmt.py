@@ -179,7 +179,10 @@ def gate_rows(gate: dict[str, Any]) -> tuple[list[list[str]], int]:
                 num(row.get("candidate")),
                 num(row.get("champion")),
                 f"[{num(low)}, {num(high)}]" if low is not None or high is not None else "",
-                str(row.get("decision", "")),
+                # A slice row that may not hold the gate only looked for a regression.
+                "no regression"
+                if row.get("decision") == "inconclusive" and row.get("required") is False
+                else str(row.get("decision", "")),
                 str(row.get("reason", "")),
             ]
         )

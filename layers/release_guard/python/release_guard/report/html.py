@@ -184,6 +184,9 @@ def _gate(r: Release) -> str:
     parts.append(_table(fmt.GATE_HEADER, rows, classes))
     if skipped:
         parts.append(f'<p class="muted">{skipped} slice rows skipped (too few examples).</p>')
+    # Margins below what the eval set resolves (gate.gate._warning).
+    for warning in gate.get("warnings") or []:
+        parts.append(f"<p><b>Warning:</b> {escape(str(warning))}</p>")
     if gate.get("problems"):
         parts.append(f'<p class="muted">record problems: {escape(str(gate["problems"]))}</p>')
     if gate.get("markdown_uri"):

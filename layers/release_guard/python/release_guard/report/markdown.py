@@ -96,6 +96,10 @@ def render_markdown(r: Release, generated_at: datetime) -> str:
         ]
         if skipped:
             out += [f"{skipped} slice rows skipped (too few examples).", ""]
+        # Margins below what the eval set resolves (gate.gate._warning): why a gate of
+        # an equally good candidate may not pass.
+        for warning in gate.get("warnings") or []:
+            out += [f"> Warning: {warning}", ""]
 
     out += ["## Final endpoint state", ""]
     final = r.final_endpoint()

@@ -9,11 +9,22 @@ cold start small; tests check them against scipy.
 from __future__ import annotations
 
 import math
+from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
 
 Counts = NDArray[np.float64]
+
+# A deployment has one baseline, and its own sampling error is fixed for every check
+# made against it. A plain two-sample test treats that error as fresh in each check: its
+# false-alarm rate is alpha averaged over baselines, but for one baseline checked against
+# far more live rows than it holds, the test sees the baseline's error and little else,
+# and alarms in nearly every check (an unlucky baseline) or in none. The tests below
+# instead hold alpha for every baseline whose own error is no larger than it is for all
+# but this share of baselines: the worst case within that error is taken, so a p-value
+# never depends on how lucky the one baseline was.
+BASELINE_LUCK = 1e-3
 
 # Proportions are floored at this before logs (PSI, KL): an empty bin would make them
 # infinite. 1e-4 is the usual choice for PSI in credit-risk practice.
@@ -54,6 +65,74 @@ def total_variation(ref: Counts, cur: Counts) -> float:
     return float(np.abs(ref / ref.sum() - cur / cur.sum()).sum() / 2)
 
 
+# What two samples of sizes n and m drawn from one distribution show on average. A
+# distance between a baseline and live traffic holds this much sampling noise even with
+# no drift: the baseline is a sample too. Thresholds that grade a distance are raised by
+# it, so a grade means the same for a 20,000-row baseline as for a 2,000,000-row one,
+# and at 100 or 1,000,000 live rows.
+
+
+def psi_null(ref: Counts, cur: Counts) -> float:
+    """Expected PSI of two samples from one distribution: (k - 1)(1/n + 1/m) over the k
+    cells either side holds a value (PSI is, to second order, the chi-square statistic
+    of homogeneity times 1/n + 1/m, and that statistic averages its degrees of freedom).
+    """
+    k = int(np.count_nonzero((ref + cur) > 0))
+    n, m = float(ref.sum()), float(cur.sum())
+    if k < 2 or n <= 0 or m <= 0:
+        return 0.0
+    return (k - 1) * (1.0 / n + 1.0 / m)
+
+
+def js_null(ref: Counts, cur: Counts) -> float:
+    """Expected Jensen-Shannon distance (base 2) of two samples from one distribution:
+    the JS divergence is, to second order, PSI / (8 ln 2), so its null is psi_null's."""
+    return math.sqrt(psi_null(ref, cur) / (8 * math.log(2)))
+
+
+def ks_null(n: float, m: float) -> float:
+    """Expected two-sample KS distance with no drift: the Brownian bridge's mean sup,
+    sqrt(pi / 2) ln 2, times sqrt(1/n + 1/m). (Fewer distinct values, less: a discrete
+    feature's null is smaller, so this errs on the side of a lower grade.)"""
+    if n <= 0 or m <= 0:
+        return 0.0
+    return math.sqrt(math.pi / 2) * math.log(2) * math.sqrt(1.0 / n + 1.0 / m)
+
+
+def tv_null(ref: Counts, cur: Counts) -> float:
+    """Expected total variation of two samples from one distribution: half the sum over
+    cells of E|c/m - r/n|, normal for a well-filled cell, at most 2p for a sparse one
+    (a cell either sample rarely holds)."""
+    n, m = float(ref.sum()), float(cur.sum())
+    if n <= 0 or m <= 0:
+        return 0.0
+    p = (ref + cur) / (n + m)
+    normal = np.sqrt(2 / math.pi * p * (1 - p) * (1.0 / n + 1.0 / m))
+    return float(np.minimum(2 * p, normal).sum() / 2)
+
+
+def share_change_null(a: int, n_a: int, b: int, n_b: int) -> float:
+    """Expected |a/n_a - b/n_b| of two samples with one share (normal approximation)."""
+    if n_a <= 0 or n_b <= 0:
+        return 0.0
+    p = (a + b) / (n_a + n_b)
+    return min(2 * p, math.sqrt(2 / math.pi * p * (1 - p) * (1.0 / n_a + 1.0 / n_b)))
+
+
+def beyond_noise(distance: float, null: float) -> float:
+    """The part of a sum of many cells' gaps (PSI, total variation) its sampling noise
+    does not explain: ``distance - null``, never below 0. Each cell adds its own noise,
+    and most cells carry none of a shift, so the noise adds up and comes off whole."""
+    return max(0.0, distance - null)
+
+
+def beyond_noise_gap(gap: float, null: float) -> float:
+    """The same for one gap (KS, a share's change): sqrt(gap^2 - null^2), never below
+    0. A real gap and its noise add in quadrature: a 0.04 KS gap measured against noise
+    of 0.01 reads about 0.041, and subtracting the whole 0.01 would call it 0.031."""
+    return math.sqrt(max(0.0, gap * gap - null * null))
+
+
 def ks_statistic(ref: Counts, cur: Counts) -> float:
     """Largest gap between the two empirical CDFs, evaluated at the bin edges.
 
@@ -81,6 +160,30 @@ def ks_pvalue(d: float, n: float, m: float) -> float:
         return 1.0
     en = math.sqrt(n * m / (n + m))
     return kolmogorov_sf((en + 0.12 + 0.11 / en) * d)
+
+
+@cache
+def kolmogorov_isf(p: float) -> float:
+    """The lam with P(K > lam) = p (bisection on ``kolmogorov_sf``)."""
+    lo, hi = 0.2, 10.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if kolmogorov_sf(mid) > p else (lo, mid)
+    return hi
+
+
+def ks_pvalue_per_baseline(d: float, n_ref: float, n_cur: float) -> float:
+    """KS p-value that holds for one baseline (``BASELINE_LUCK``). The gap between the
+    two CDFs is at most the reference's gap to the truth plus the current one's; the
+    reference's is below the Kolmogorov bound for all but BASELINE_LUCK of baselines,
+    so what is left of ``d`` is tested against the current sample alone. Never below
+    the two-sample p-value."""
+    if n_ref <= 0 or n_cur <= 0:
+        return 1.0
+    er, ec = math.sqrt(n_ref), math.sqrt(n_cur)
+    bound = kolmogorov_isf(BASELINE_LUCK) / (er + 0.12 + 0.11 / er)
+    own = kolmogorov_sf((ec + 0.12 + 0.11 / ec) * max(0.0, d - bound))
+    return max(own, ks_pvalue(d, n_ref, n_cur))
 
 
 def wasserstein_binned(edges: Counts, lo: float, hi: float, ref: Counts, cur: Counts) -> float:
@@ -135,6 +238,84 @@ def chi2_sf(x: float, df: float) -> float:
     return min(1.0, math.exp(lead) * h)
 
 
+@cache
+def chi2_isf(p: float, df: float) -> float:
+    """The x with P(X > x) = p for a chi-square variable (bisection on ``chi2_sf``)."""
+    lo, hi = 0.0, df + 10.0 * math.sqrt(2 * df) + 50.0
+    while chi2_sf(hi, df) > p:
+        hi *= 2
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if chi2_sf(mid, df) > p else (lo, mid)
+    return hi
+
+
+def noncentral_chi2_sf(x: float, df: float, nc: float) -> float:
+    """P(X > x) for a noncentral chi-square, by Patnaik's two-moment approximation
+    (a scaled central chi-square). Within a few % of the exact value down to p = 0.01
+    and larger than it below (the tests check against scipy): conservative."""
+    h = (df + 2 * nc) / (df + nc)
+    nu = (df + nc) ** 2 / (df + 2 * nc)
+    return chi2_sf(x / h, nu)
+
+
+def chi2_pvalue_per_baseline(stat: float, df: int, n_ref: float, n_cur: float) -> float:
+    """Homogeneity p-value that holds for one baseline (``BASELINE_LUCK``).
+
+    With w = n_cur / (n_ref + n_cur), the statistic is |sqrt(w) Z_ref - sqrt(1 - w)
+    Z_cur|^2 for standard normal vectors in df dimensions: Z_ref is the baseline's own
+    error, the same in every check against it, and |Z_ref|^2 is below the chi-square
+    quantile q for all but BASELINE_LUCK of baselines. For the worst such baseline
+    the statistic is (1 - w) times a noncentral chi-square with noncentrality
+    w q / (1 - w). As n_cur / n_ref -> 0 this is the usual test; as it grows, the
+    threshold moves up to the baseline's own worst error. Never below the two-sample
+    p-value."""
+    if df < 1 or n_ref <= 0 or n_cur <= 0:
+        return 1.0
+    central = chi2_sf(stat, df)
+    w = n_cur / (n_ref + n_cur)
+    if w >= 1.0:
+        return 1.0
+    nc = w * chi2_isf(BASELINE_LUCK, df) / (1 - w)
+    return max(central, noncentral_chi2_sf(stat / (1 - w), df, nc))
+
+
+def share_test_per_baseline(a: int, n_a: int, b: int, n_b: int) -> float:
+    """``share_test`` that holds for one baseline (``BASELINE_LUCK``): reference ``a`` of
+    ``n_a``, current ``b`` of ``n_b``. In z units the difference is sqrt(w) z_ref -
+    sqrt(1 - w) z_cur; the worst baseline within the bound has |z_ref| at the normal
+    quantile. Never below the exact two-sample p-value."""
+    exact = share_test(a, n_a, b, n_b)
+    if n_a == 0 or n_b == 0 or a + b == 0:
+        return exact
+    p = (a + b) / (n_a + n_b)
+    se = math.sqrt(p * (1 - p) * (1 / n_a + 1 / n_b))
+    if se == 0:
+        return exact
+    z = abs(a / n_a - b / n_b) / se
+    w = n_b / (n_a + n_b)
+    bound = math.sqrt(w) * normal_isf(BASELINE_LUCK / 2)
+    spread = math.sqrt(1 - w)
+    if spread == 0:
+        return 1.0 if z <= bound else exact
+    own = _normal_sf((z - bound) / spread) + _normal_sf((z + bound) / spread)
+    return max(exact, min(1.0, own))
+
+
+def _normal_sf(z: float) -> float:
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+@cache
+def normal_isf(p: float) -> float:
+    """The z with P(Z > z) = p (bisection on the normal tail)."""
+    lo, hi = -40.0, 40.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _normal_sf(mid) > p else (lo, mid)
+    return hi
+
+
 def homogeneity(ref: Counts, cur: Counts) -> tuple[float, int, float]:
     """Pearson's chi-square test that two samples share one distribution over the same
     cells (a 2 x k contingency table, not a goodness-of-fit against fixed shares).
@@ -155,8 +336,17 @@ def homogeneity(ref: Counts, cur: Counts) -> tuple[float, int, float]:
 
 
 def merge_cells(ref: Counts, cur: Counts, min_expected: float, max_cells: int | None) -> list[int]:
-    """Boundaries that merge adjacent cells so each expects >= ``min_expected`` current
-    values under the reference shares, and there are at most ``max_cells`` cells.
+    """Boundaries that merge adjacent cells so each expects >= ``min_expected`` values
+    on each side under the pooled shares, and there are at most ``max_cells`` cells.
+
+    Both sides, because the test is two-sample: the reference is a sample too, and a
+    cell it holds 1 value of (a rare category of a 20,000-row baseline checked against
+    a million live rows) is as noisy as a current cell expecting 1. Counting only the
+    current side let such cells through, and the chi-square tail was too heavy for the
+    table: one baseline alarmed in far more than alpha of its checks. Pooled shares,
+    because with no drift the split of a cell's pooled count between the two sides does
+    not depend on which cells are merged; merging by the reference's counts alone would
+    pick the cells it happened to count low.
 
     ``max_cells`` suits equal-share bins (deciles): each merged cell then holds at
     least 1/max_cells of the reference. Categories have unequal shares, so for them it
@@ -165,8 +355,8 @@ def merge_cells(ref: Counts, cur: Counts, min_expected: float, max_cells: int | 
 
     Returns the start index of each merged cell (for ``np.add.reduceat``).
     """
-    n = cur.sum()
-    share = ref / ref.sum()
+    n = min(cur.sum(), ref.sum())
+    share = (ref + cur) / (ref.sum() + cur.sum())
     target = min_expected / max(n, 1.0)
     if max_cells is not None:
         target = max(target, 1.0 / max_cells)
@@ -179,6 +369,46 @@ def merge_cells(ref: Counts, cur: Counts, min_expected: float, max_cells: int | 
             acc = 0.0
     if len(starts) > 1 and acc < target:  # the last cell is short: join it to the one before
         starts.pop()
+    return starts
+
+
+def quantile_groups(ref: Counts, groups: int) -> list[int]:
+    """Boundaries that merge adjacent bins into reference quantile groups (deciles for
+    ``groups`` = 10: each holds at least 1/groups of the reference; a short last group
+    joins the one before), except for two kinds of bin that stay cells of their own:
+
+    * a bin with no reference value: values the reference never had (below its minimum,
+      above its maximum, between two of its point masses). Merged into a decile they
+      would vanish: a feature constant in the reference that varies live would score
+      PSI = JS = 0;
+    * a bin holding at least 1/groups of the reference alone: a point mass. Merged, a
+      share moving between it and its neighbours would not show.
+
+    Continuous data has neither, so it gets the usual deciles. Runs of ordinary bins
+    between such cells are grouped on their own. Returns the start index of each group
+    (for ``np.add.reduceat``).
+    """
+    share = ref / ref.sum()
+    # ten bins of 1 % add up to a hair under 10 % in floating point: not short
+    target = (1.0 - 1e-9) / groups
+    alone = (share == 0) | (share >= target)
+    starts: list[int] = []
+    opened = 0  # ordinary groups opened in the current run
+    acc = 0.0
+    for i, s in enumerate(share):
+        if alone[i]:
+            if not (s == 0 and i and share[i - 1] == 0):  # adjacent empty bins: one cell
+                starts.append(i)
+            opened = 0
+            continue
+        if opened == 0 or acc >= target:
+            starts.append(i)
+            opened += 1
+            acc = 0.0
+        acc += s
+        run_ends = i + 1 == share.size or alone[i + 1]
+        if run_ends and acc < target and opened > 1:
+            starts.pop()  # the run's last group is short: join it to the one before
     return starts
 
 
